@@ -1,0 +1,5 @@
+import sys
+
+from rexrank.cli import main
+
+sys.exit(main())

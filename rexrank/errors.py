@@ -1,0 +1,36 @@
+"""The project's own errors. Each says what went wrong, for which study or file, and what to do."""
+
+from __future__ import annotations
+
+
+class RexrankError(Exception):
+    """Base class: the CLI prints these as one clear message instead of a traceback."""
+
+
+class AssetError(RexrankError):
+    """An official asset (manifest, prompt, matrix, table) is missing, corrupt or unreachable."""
+
+
+class ModelUnavailableError(RexrankError):
+    """Weights could not be resolved (offline with an empty cache, unknown repo, bad local path)."""
+
+
+class CheckpointMismatchError(RexrankError):
+    """A checkpoint's keys or shapes do not match the model exactly (we never run random weights)."""
+
+
+class InputError(RexrankError, ValueError):
+    """Bad user input (predictions, references, manifests): names the studies and what to do."""
+
+
+class RemoteCodeRefused(RexrankError):
+    """A repository needs `trust_remote_code` but is not on the allowlist."""
+
+
+def describe_ids(ids: list[str] | tuple[str, ...], limit: int = 5) -> str:
+    """'3 studies: a, b, c' or '12 studies: a, b, c, d, e, ... (7 more)' for error messages."""
+    ids = list(ids)
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    more = f", ... ({len(ids) - limit} more)" if len(ids) > limit else ""
+    noun = "study" if len(ids) == 1 else "studies"
+    return f"{len(ids)} {noun}: {shown}{more}"
