@@ -1,0 +1,124 @@
+"""Known answers for the suite's statistics (hf_metrics.stats), computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from hf_metrics import stats
+
+# [1, 2, 3, 4, 5]: mean 3, sample SD sqrt(2.5), SE sqrt(0.5); half-width 1.96 * 0.70710678 = 1.38592929
+HALF = 1.96 * math.sqrt(0.5)
+
+
+def test_normal_ci_is_rexranks_mean_plus_minus_1_96_se():
+    iv = stats.mean_interval([1, 2, 3, 4, 5])
+    assert iv.value == 3.0 and iv.n == 5 and iv.method == "normal"
+    assert iv.low == pytest.approx(3 - HALF, abs=1e-12) and iv.high == pytest.approx(3 + HALF, abs=1e-12)
+    assert iv.low == pytest.approx(1.6140707088743669, abs=1e-12)
+
+
+def test_reciprocal_metric_takes_reciprocal_of_bounds_which_swap():
+    iv = stats.metric_interval([1, 2, 3, 4, 5], "reciprocal_mean")
+    assert iv.value == pytest.approx(1 / 3)
+    assert iv.low == pytest.approx(1 / (3 + HALF)) and iv.high == pytest.approx(1 / (3 - HALF))
+    assert iv.low == pytest.approx(0.2280018517, abs=1e-9) and iv.high == pytest.approx(0.6195515441, abs=1e-9)
+
+
+def test_reciprocal_of_interval_containing_zero_is_unbounded():
+    iv = stats.metric_interval([-1.0, 1.0, -2.0, 2.5], "reciprocal_mean")
+    assert (iv.low, iv.high) == (-math.inf, math.inf)
+
+
+def test_nan_values_are_left_out_and_counted():
+    iv = stats.mean_interval([1, 2, float("nan"), 3, 4, 5])
+    assert iv.n == 5 and iv.n_missing == 1 and iv.value == 3.0
+
+
+def test_single_value_has_no_interval_and_empty_has_no_value():
+    one = stats.mean_interval([0.7])
+    assert one.value == 0.7 and math.isnan(one.low) and math.isnan(one.high)
+    assert math.isnan(stats.mean_interval([]).value)
+
+
+def test_bootstrap_is_seeded_percentile_and_close_to_normal_for_large_n():
+    rng = np.random.default_rng(1)
+    values = rng.random(400)
+    a = stats.mean_interval(values, method="bootstrap", n_resamples=2000, seed=7)
+    b = stats.mean_interval(values, method="bootstrap", n_resamples=2000, seed=7)
+    c = stats.mean_interval(values, method="bootstrap", n_resamples=2000, seed=8)
+    assert (a.low, a.high) == (b.low, b.high) and (a.low, a.high) != (c.low, c.high)
+    normal = stats.mean_interval(values)
+    assert a.low == pytest.approx(normal.low, abs=0.004) and a.high == pytest.approx(normal.high, abs=0.004)
+    # a constant sample has a zero-width percentile interval
+    const = stats.mean_interval([0.5] * 10, method="bootstrap", n_resamples=100)
+    assert const.low == const.high == 0.5
+
+
+def test_bootstrap_bounds_of_a_reciprocal_metric_swap_too():
+    values = np.random.default_rng(2).uniform(0.5, 1.5, 300)
+    m = stats.mean_interval(values, method="bootstrap", seed=3)
+    r = stats.metric_interval(values, "reciprocal_mean", method="bootstrap", seed=3)
+    assert r.low == pytest.approx(1 / m.high) and r.high == pytest.approx(1 / m.low)
+
+
+def test_paired_difference_known_answer():
+    # differences [1, 0, 2, 0]: mean 0.75, sample SD sqrt(11/12), SE sqrt(11/12)/2
+    iv = stats.paired_difference([1, 2, 3, 4], [0, 2, 1, 4])
+    half = 1.96 * math.sqrt(11 / 12) / 2
+    assert iv.value == pytest.approx(0.75)
+    assert iv.low == pytest.approx(0.75 - half) and iv.high == pytest.approx(0.75 + half)
+
+
+def test_paired_difference_of_reciprocal_metric_uses_reported_values():
+    rng = np.random.default_rng(4)
+    a = rng.uniform(0.5, 1.5, 2000)
+    b = a + rng.normal(0.1, 0.05, 2000)
+    delta = stats.paired_difference(a, b, "reciprocal_mean")
+    assert delta.value == pytest.approx(1 / a.mean() - 1 / b.mean())
+    boot = stats.paired_difference(a, b, "reciprocal_mean", method="bootstrap", n_resamples=2000, seed=0)
+    assert boot.value == delta.value
+    # delta method and bootstrap agree on the width for a smooth statistic and large n
+    assert (delta.high - delta.low) == pytest.approx(boot.high - boot.low, rel=0.1)
+
+
+def test_approximate_randomization_known_answer():
+    # nonzero differences 1 and 2: of the 4 sign patterns, |Δ*| >= |Δ| = 3/4 for 2 -> p = 0.5 exactly
+    p = stats.approximate_randomization_pvalue([1, 2, 3, 4], [0, 2, 1, 4], n_samples=40000, seed=1)
+    assert p == pytest.approx(0.5, abs=0.01)
+
+
+def test_pvalues_are_one_for_identical_systems():
+    values = np.random.default_rng(5).random(200)
+    assert stats.approximate_randomization_pvalue(values, values.copy()) == 1.0
+    assert stats.paired_bootstrap_pvalue(values, values.copy()) == 1.0
+    assert stats.approximate_randomization_pvalue(values, values.copy(), "reciprocal_mean") == 1.0
+
+
+def test_pvalues_are_tiny_for_clearly_different_systems():
+    rng = np.random.default_rng(6)
+    a = rng.uniform(0.6, 0.9, 300)
+    b = a - rng.uniform(0.1, 0.3, 300)
+    assert stats.approximate_randomization_pvalue(a, b, n_samples=5000) < 1e-3
+    assert stats.paired_bootstrap_pvalue(a, b, n_resamples=5000) < 1e-3
+    assert stats.approximate_randomization_pvalue(a, b, "reciprocal_mean", n_samples=5000) < 1e-3
+
+
+def test_pvalues_for_a_mild_difference_are_in_between_and_seeded():
+    rng = np.random.default_rng(7)
+    a = rng.normal(0.5, 0.2, 100)
+    b = a + rng.normal(0.02, 0.2, 100)
+    p1 = stats.approximate_randomization_pvalue(a, b, seed=3)
+    assert p1 == stats.approximate_randomization_pvalue(a, b, seed=3)
+    assert 0.01 < p1 < 0.99
+    pb = stats.paired_bootstrap_pvalue(a, b, seed=3)
+    assert abs(pb - p1) < 0.1  # two tests of the same hypothesis agree roughly
+
+
+def test_pearson_matrix_known_answer():
+    names, m = stats.pearson_matrix({"x": [1, 2, 3, 4], "y": [2, 4, 6, 8], "z": [4, 3, 2, 1], "c": [1, 1, 1, 1]})
+    assert names == ["x", "y", "z", "c"]
+    assert m[0, 1] == pytest.approx(1.0) and m[0, 2] == pytest.approx(-1.0)
+    assert math.isnan(m[0, 3])  # undefined for a constant column, never a fake 0
