@@ -1,0 +1,42 @@
+"""Length-sorted, padded batches for encoder forward passes (shared by the model-based scorers).
+
+Sorting by length keeps padding small; callers encode each distinct text once and map
+results back to studies themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Sequence
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
+    """Indices of ``lengths`` in batches of at most ``batch_size``, longest first."""
+    if batch_size < 1:
+        from rexrank.errors import InputError
+
+        raise InputError(f"batch_size must be at least 1, not {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    for start in range(0, len(order), batch_size):
+        yield order[start:start + batch_size]
+
+
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int):
+    """``(input_ids, attention_mask)`` LongTensors, right-padded to the longest sequence."""
+    import torch
+
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, :len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+        mask[row, :len(seq)] = 1
+    return ids, mask
+
+
+def progress(iterable, total: int, desc: str, enabled: bool):
+    """A tqdm bar when ``enabled`` (long runs), else the iterable itself."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
