@@ -1,0 +1,173 @@
+"""The leaderboard's data: the published ReXrank tables plus the results evaluated here.
+
+Pure pandas, no Gradio, so the tables are testable and reusable (``scripts/seed_leaderboard.py``).
+The published tables are the official CSVs (``rexrank.assets`` ``published/result_<x>`` and
+``published/findings_result_<x>``, fetched at their pinned commit); a store keeps a copy under
+``published/`` so a Space serves them without reaching GitHub. Metric columns and their
+order come from :mod:`hf_metrics.registry`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from typing import Any, Iterable
+
+from hf_metrics.registry import METRICS, REXRANK_EIGHT
+from space.store import Store
+
+#: test-set config -> suffix of the published table; track -> its prefix
+PUBLISHED_SUFFIX = {"mimic_cxr": "mimiccxr", "iu_xray": "iu_xray", "chexpert_plus": "chexpertplus",
+                    "rexgradient": "gradienthealth"}
+PUBLISHED_PREFIX = {"findings": "findings_result", "findings_impression": "result"}
+TRACK_LABELS = {"findings": "Findings", "findings_impression": "Findings + Impression"}
+DATASET_LABELS = {"mimic_cxr": "MIMIC-CXR", "iu_xray": "IU-Xray", "chexpert_plus": "CheXpert Plus",
+                  "rexgradient": "ReXGradient"}
+OURS = "evaluated here"
+PUBLISHED = "published (ReXrank)"
+
+
+def published_stem(dataset: str, track: str) -> str:
+    return f"{PUBLISHED_PREFIX[track]}_{PUBLISHED_SUFFIX[dataset]}"
+
+
+def metric_columns() -> list[tuple[str, str]]:
+    """(metric name, column header) for the ReXrank eight, in registry order."""
+    return [(name, METRICS[name].display) for name in REXRANK_EIGHT]
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text) if text not in (None, "") else math.nan
+    except ValueError:
+        return math.nan
+
+
+def parse_published(text: str) -> list[dict[str, Any]]:
+    """Rows of a published table; a row shorter than the header (UniRG-CXR lacks the last
+    column) gets NaN for what it lacks."""
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader)
+    rows = []
+    for cells in reader:
+        if not any(c.strip() for c in cells):
+            continue
+        cells = cells + [""] * (len(header) - len(cells))
+        raw = dict(zip(header, cells))
+        row = {"model": raw.get("Model Name", ""), "institution": raw.get("Institution", ""),
+               "date": raw.get("Date", ""), "url": raw.get("Model URL", ""), "source": PUBLISHED, "values": {},
+               "ci": {}}
+        for name in REXRANK_EIGHT:
+            column = METRICS[name].leaderboard_column
+            if column in raw:
+                row["values"][name] = _number(raw[column])
+        rows.append(row)
+    return rows
+
+
+def seed_published(store: Store, *, overwrite: bool = False) -> list[str]:
+    """Copy the eight published tables (verified by sha256 in ``rexrank.assets``) into the store."""
+    from rexrank import assets
+
+    wanted = {}
+    for dataset in PUBLISHED_SUFFIX:
+        for track in PUBLISHED_PREFIX:
+            stem = published_stem(dataset, track)
+            asset = assets.get_asset(f"published/{stem}")
+            wanted[f"published/{stem}.csv"] = (assets.read_bytes(f"published/{stem}"), asset)
+
+    def fn(snap):
+        writes = {}
+        for path, (data, asset) in wanted.items():
+            if overwrite or snap.read(path) is None:
+                writes[path] = data
+        if writes:
+            source = {path: {"repo": a.sources[0].repo, "commit": a.sources[0].commit, "path": a.sources[0].path,
+                             "sha256": a.extracted_sha256} for path, (_, a) in wanted.items()}
+            writes["published/SOURCES.json"] = json.dumps(source, indent=1, sort_keys=True).encode()
+        return writes, sorted(p for p in writes if p.endswith(".csv"))
+
+    return store.transact(fn, "seed the published ReXrank tables")
+
+
+def published_rows(store: Store, dataset: str, track: str) -> list[dict[str, Any]]:
+    data = store.snapshot().read(f"published/{published_stem(dataset, track)}.csv")
+    return parse_published(data.decode("utf-8")) if data is not None else []
+
+
+def our_rows(results: Iterable[dict], dataset: str, track: str) -> list[dict[str, Any]]:
+    """Rows for the results evaluated by this Space's workers on ``dataset`` / ``track``."""
+    rows = []
+    for record in results:
+        request = record.get("request") or {}
+        if request.get("dataset") != dataset or request.get("track") != track:
+            continue
+        system = record.get("system") or {}
+        metrics = (record.get("results") or {}).get("metrics") or {}
+        model = system.get("model")
+        revision = system.get("revision")
+        rows.append({
+            "model": system.get("name") or model or "?",
+            "institution": request.get("submitter") or "",
+            "date": (request.get("submitted_at") or "")[:10],
+            "url": f"https://huggingface.co/{model}" + (f"/tree/{revision}" if revision else "") if model else "",
+            "source": OURS,
+            "request_id": request.get("id"),
+            "values": {n: float(m["value"]) if m.get("value") is not None else math.nan for n, m in metrics.items()},
+            "ci": {n: m.get("ci") for n, m in metrics.items() if m.get("ci")},
+        })
+    return rows
+
+
+def _link(name: str, url: str) -> str:
+    safe = name.replace("[", "(").replace("]", ")")
+    return f"[{safe}]({url})" if url.startswith(("https://", "http://")) else safe
+
+
+def table(rows: list[dict[str, Any]]):
+    """The leaderboard DataFrame: model (linked), institution, date, each metric (and its ±CI
+    half-width where we computed one), source. Sorted by 1/RadCliQ-v1 (NaN last)."""
+    import pandas as pd
+
+    columns = metric_columns()
+    with_ci = [name for name, _ in columns if any(r["ci"].get(name) for r in rows)]
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {"Model": _link(row["model"], row.get("url", "")),
+                                  "Institution": row["institution"], "Date": row["date"]}
+        for name, header in columns:
+            value = row["values"].get(name, math.nan)
+            record[header] = round(value, 4) if isinstance(value, float) and math.isfinite(value) else None
+            if name in with_ci:
+                ci = row["ci"].get(name)
+                record[f"{header} ±"] = round((ci[1] - ci[0]) / 2, 4) if ci and None not in ci else None
+        record["Source"] = row["source"]
+        records.append(record)
+    order = [c for c in ["Model", "Institution", "Date"]]
+    for name, header in columns:
+        order.append(header)
+        if name in with_ci:
+            order.append(f"{header} ±")
+    order.append("Source")
+    frame = pd.DataFrame.from_records(records, columns=order)
+    sort_key = METRICS["radcliq"].display
+    if sort_key in frame:
+        frame = frame.sort_values(sort_key, ascending=False, na_position="last", kind="stable")
+    return frame.reset_index(drop=True)
+
+
+def leaderboard(store: Store, dataset: str, track: str, results: list[dict] | None = None):
+    rows = published_rows(store, dataset, track) + our_rows(store.results() if results is None else results,
+                                                           dataset, track)
+    return table(rows)
+
+
+def top_systems(frame, metric_header: str, k: int = 10):
+    """The ``k`` best systems on one metric, for the bar plot."""
+    import pandas as pd
+
+    plain = frame["Model"].str.replace(r"^\[(.*)\]\(.*\)$", r"\1", regex=True)
+    data = pd.DataFrame({"system": plain, "value": frame[metric_header], "source": frame["Source"]}).dropna()
+    return data.sort_values("value", ascending=False).head(k).reset_index(drop=True)

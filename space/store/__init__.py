@@ -1,0 +1,43 @@
+"""Requests, results and artifacts of the leaderboard Space: one interface, two backends.
+
+``open_store("DIR")`` gives a :class:`LocalDirStore` (embedded, no account);
+``open_store("hub:ORG/REPO")`` a :class:`HubDatasetStore` (a Hub dataset repo, token from
+``HF_TOKEN``; ``HF_ENDPOINT`` or ``endpoint=`` picks the Hub).
+"""
+
+from __future__ import annotations
+
+import os
+
+from space.store.base import (FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError,
+                              utc_now as utc_now_iso, sha256_json,
+                              Request, Store, StoreError, new_request_id)
+from space.store.local import LocalDirStore
+
+__all__ = ["FAILED", "FINISHED", "PENDING", "RUNNING", "STATES", "DuplicateSubmissionError", "LeaseLostError",
+           "Request", "Store", "StoreError", "LocalDirStore", "HubDatasetStore", "new_request_id", "open_store",
+           "default_store_dir", "utc_now_iso", "sha256_json"]
+
+
+def default_store_dir() -> str:
+    """``$REXRANK_STORE`` or ``~/.cache/rexrank/space``."""
+    return os.environ.get("REXRANK_STORE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "rexrank", "space")
+
+
+def open_store(spec: str | None = None, *, endpoint: str | None = None) -> Store:
+    """``None``/``DIR`` -> LocalDirStore, ``hub:ORG/REPO`` -> HubDatasetStore."""
+    spec = spec or default_store_dir()
+    if spec.startswith("hub:"):
+        from space.store.hub import HubDatasetStore
+
+        return HubDatasetStore(spec[len("hub:"):], endpoint=endpoint)
+    return LocalDirStore(spec)
+
+
+def __getattr__(name: str):  # HubDatasetStore imports huggingface_hub: only when asked for
+    if name == "HubDatasetStore":
+        from space.store.hub import HubDatasetStore
+
+        return HubDatasetStore
+    raise AttributeError(name)

@@ -1,0 +1,131 @@
+"""Turning what a user submits into queue requests, with every check done at once.
+
+A submission is a Hub model id (optional revision) or an uploaded predictions file, for one
+or more test sets and one track. Everything that can be known before evaluation is checked
+here, so the user gets a clear message immediately rather than a FAILED request later:
+an unknown repo or a refused adapter (read from the model's config only, before any weight),
+a malformed predictions file (naming the studies), a duplicate, a rate limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from rexrank.errors import InputError, RexrankError
+from space.store import DuplicateSubmissionError, Request, Store, new_request_id, sha256_json
+
+REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
+REVISION = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
+DEFAULT_MAX_UPLOAD_MB = 20.0
+
+
+class RateLimitError(RexrankError):
+    """The user submitted too many requests recently."""
+
+
+@dataclass
+class SubmitPolicy:
+    """Limits of a deployment. ``rate_limit`` submissions per ``rate_window_s`` per user apply on the Hub."""
+
+    max_upload_bytes: int = int(float(os.environ.get("REXRANK_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)) * 2**20)
+    rate_limit: int | None = None
+    rate_window_s: float = 24 * 3600.0
+    manifests: dict[str, str] = field(default_factory=dict)
+
+
+def _check_choice(datasets: Sequence[str], track: str) -> list[str]:
+    from hf_datasets.manifests import CONFIGS
+    from hf_datasets.tracks import TRACKS
+
+    chosen = [d for d in datasets if d]
+    if not chosen:
+        raise InputError("choose at least one test set")
+    unknown = [d for d in chosen if d not in CONFIGS]
+    if unknown:
+        raise InputError(f"unknown test set(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    if track not in TRACKS:
+        raise InputError(f"unknown track {track!r}; choose from {', '.join(TRACKS)}")
+    return chosen
+
+
+def check_rate_limit(store: Store, submitter: str | None, policy: SubmitPolicy, wanted: int = 1) -> None:
+    if policy.rate_limit is None or submitter is None:
+        return
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - policy.rate_window_s))
+    recent = [r for r in store.requests() if r.submitter == submitter and r.submitted_at >= since]
+    if len(recent) + wanted > policy.rate_limit:
+        hours = policy.rate_window_s / 3600
+        raise RateLimitError(f"{submitter} has submitted {len(recent)} requests in the last {hours:g} hours; "
+                             f"the limit is {policy.rate_limit}. Please try again later.")
+
+
+def model_requests(model: str, revision: str | None, datasets: Sequence[str], track: str, *,
+                   submitter: str | None = None, metrics: list[str] | None = None) -> list[Request]:
+    """Requests for a Hub model, after checking the repo and choosing an adapter from its config."""
+    model, revision = (model or "").strip(), (revision or "").strip() or None
+    if not REPO_ID.match(model):
+        raise InputError(f"{model!r} is not a Hub model id; write it as ORG/NAME, e.g. "
+                         "IAMJB/chexpert-mimic-cxr-findings-baseline")
+    if revision is not None and not REVISION.match(revision):
+        raise InputError(f"{revision!r} is not a valid revision (a branch, tag or commit sha)")
+    chosen = _check_choice(datasets, track)
+    from space.adapters import choose_adapter
+
+    adapter = choose_adapter(model, revision)  # ModelUnavailableError / RemoteCodeRefused with the reason
+    return [Request(new_request_id(), "model", dataset, track, model=model,
+                    revision=revision or getattr(adapter, "revision", None), adapter=adapter.name,
+                    submitter=submitter, metrics=metrics) for dataset in chosen]
+
+
+def read_upload(path: str | os.PathLike, policy: SubmitPolicy) -> bytes:
+    """The uploaded file's bytes, refusing it before reading if it is too large."""
+    size = os.path.getsize(path)
+    if size > policy.max_upload_bytes:
+        raise InputError(f"the uploaded file is {size / 2**20:.1f} MB; the limit is "
+                         f"{policy.max_upload_bytes / 2**20:.0f} MB")
+    return Path(path).read_bytes()
+
+
+def file_requests(data: bytes, filename: str, datasets: Sequence[str], track: str, *, display_name: str | None,
+                  policy: SubmitPolicy, submitter: str | None = None,
+                  metrics: list[str] | None = None) -> tuple[list[Request], dict[str, bytes]]:
+    """One request for an uploaded predictions file, parsed (never executed) and checked against the test set."""
+    from hf_datasets.predictions import read_predictions
+    from hf_datasets.tracks import load_track
+
+    if len(data) > policy.max_upload_bytes:
+        raise InputError(f"the uploaded file is {len(data) / 2**20:.1f} MB; the limit is "
+                         f"{policy.max_upload_bytes / 2**20:.0f} MB")
+    chosen = _check_choice(datasets, track)
+    if len(chosen) != 1:
+        raise InputError("a predictions file belongs to one test set: choose exactly one")
+    dataset = chosen[0]
+    name = (display_name or "").strip()
+    if not name:
+        raise InputError("give the system a name for the leaderboard")
+    if len(name) > 100 or any(c in name for c in "<>[]()|\n"):
+        raise InputError("the system name must be at most 100 characters, without <>[]()| or line breaks")
+    expected = load_track(dataset, track, manifest=policy.manifests.get(dataset)).study_ids
+    predictions = read_predictions(data, expected, filename=Path(filename).name)
+    canonical = {sid: predictions[sid] for sid in expected if sid in predictions}
+    request = Request(new_request_id(), "predictions", dataset, track, display_name=name,
+                      predictions_sha256=sha256_json(canonical), submitter=submitter, metrics=metrics)
+    return [request], {"predictions.json": json.dumps(canonical, ensure_ascii=False).encode("utf-8")}
+
+
+def enqueue(store: Store, requests: list[Request], artifacts: dict[str, bytes] | None = None) -> list[str]:
+    """Submit each request; returns one line per request (queued, or the duplicate it matches)."""
+    lines = []
+    for request in requests:
+        try:
+            store.submit(request, artifacts)
+            lines.append(f"queued {request.id}: {request.name} on {request.dataset} / {request.track}")
+        except DuplicateSubmissionError as err:
+            lines.append(f"duplicate: {err}")
+    return lines

@@ -1,0 +1,227 @@
+"""The evaluation queue worker: claim a request, get its predictions, score them, record the result.
+
+A worker claims one request at a time through the store's atomic ``claim`` and holds a
+*lease* on it, renewed by a heartbeat thread. A worker that dies (killed, out of memory,
+machine gone) stops heartbeating; once its lease expires another worker takes the request
+over, and resumes from the partial predictions the heartbeat saved in the store. Results are
+written and the request is marked FINISHED in one atomic store operation that succeeds only
+while the worker still holds the lease, so each request gets exactly one result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import logging
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rexrank.errors import RexrankError
+from space.secrets import redact
+from space.store import LeaseLostError, Request, Store, utc_now_iso
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.json"  # artifact: an uploaded predictions file, canonical {study_id: report}
+PARTIAL = "partial_predictions.json"  # artifact: generation so far, saved by the heartbeat
+
+
+@dataclass
+class WorkerSettings:
+    """How a worker evaluates. ``manifests`` / ``data_dirs`` map a test-set config to a local
+    manifest file / image root (the private ReXGradient set, or offline copies)."""
+
+    lease_seconds: float = 300.0
+    heartbeat_seconds: float | None = None  # default: a quarter of the lease
+    poll_seconds: float = 5.0
+    metrics: list[str] | None = None  # default: the registry's default set
+    manifests: dict[str, str] = field(default_factory=dict)
+    data_dirs: dict[str, str] = field(default_factory=dict)
+    generator: str = "space.generate:generate_reports"
+    work_dir: str | None = None
+    scorer_options: dict[str, Any] = field(default_factory=dict)
+    generation_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def heartbeat_interval(self) -> float:
+        return self.heartbeat_seconds or max(0.05, self.lease_seconds / 4)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def load_callable(path: str) -> Callable[..., Any]:
+    module_name, _, attr = path.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class _Heartbeat(threading.Thread):
+    """Renews the lease every interval and uploads the partial predictions when they changed."""
+
+    def __init__(self, store: Store, request: Request, worker: str, settings: WorkerSettings,
+                 partial: Path | None):
+        super().__init__(name=f"heartbeat-{request.id}", daemon=True)
+        self.store, self.request, self.worker, self.settings, self.partial = store, request, worker, settings, partial
+        self._stop_event = threading.Event()
+        self._last_digest: str | None = None
+        self.lost: LeaseLostError | None = None
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.settings.heartbeat_interval):
+            try:
+                self.beat()
+            except LeaseLostError as err:
+                self.lost = err
+                logger.warning("request %s: lease lost (%s); abandoning it", self.request.id, err)
+                return
+            except Exception as err:  # a transient store error must not kill the evaluation
+                logger.warning("request %s: heartbeat failed: %s", self.request.id, redact(str(err)))
+
+    def beat(self) -> None:
+        artifacts = {}
+        if self.partial is not None and self.partial.is_file():
+            data = self.partial.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != self._last_digest:
+                artifacts[PARTIAL] = data
+                self._last_digest = digest
+        self.store.heartbeat(self.request.id, self.worker, self.settings.lease_seconds, artifacts)
+
+    def check(self) -> None:
+        if self.lost is not None:
+            raise self.lost
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        if self.is_alive():
+            self.join()
+
+
+class Worker:
+    def __init__(self, store: Store, settings: WorkerSettings | None = None, worker_id: str | None = None):
+        self.store = store
+        self.settings = settings or WorkerSettings()
+        self.worker_id = worker_id or new_worker_id()
+        self.work_root = Path(self.settings.work_dir or tempfile.mkdtemp(prefix="rexrank-worker-"))
+
+    # --- the loop -----------------------------------------------------------------------
+    def run_once(self) -> Request | None:
+        """Claim and evaluate one request; ``None`` when the queue has nothing to do."""
+        request = self.store.claim(self.worker_id, self.settings.lease_seconds)
+        if request is not None:
+            self.process(request)
+        return request
+
+    def run(self, stop: threading.Event | None = None, *, exit_when_idle: bool = False,
+            max_requests: int | None = None) -> int:
+        """Work until ``stop`` is set (or the queue is empty, with ``exit_when_idle``); returns requests handled."""
+        stop = stop or threading.Event()
+        handled = 0
+        logger.info("worker %s polling %s", self.worker_id, self.store.location)
+        while not stop.is_set() and (max_requests is None or handled < max_requests):
+            try:
+                request = self.run_once()
+            except Exception as err:  # the store was unreachable: wait and try again
+                logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
+                request = None
+            if request is None:
+                if exit_when_idle:
+                    break
+                stop.wait(self.settings.poll_seconds)
+            else:
+                handled += 1
+        return handled
+
+    # --- one request --------------------------------------------------------------------
+    def process(self, request: Request) -> None:
+        logger.info("request %s: evaluating %s on %s/%s/%s (attempt %d)", request.id, request.name,
+                    request.dataset, request.split, request.track, request.attempts)
+        work = self.work_root / request.id
+        work.mkdir(parents=True, exist_ok=True)
+        partial = work / PREDICTIONS if request.kind == "model" else None
+        heartbeat = _Heartbeat(self.store, request, self.worker_id, self.settings, partial)
+        heartbeat.start()
+        try:
+            predictions, generation = self._predictions(request, work)
+            heartbeat.check()
+            record = self._score(request, predictions, generation)
+            heartbeat.stop()
+            heartbeat.check()
+            self.store.finish(request.id, self.worker_id, record)
+            logger.info("request %s: FINISHED", request.id)
+        except LeaseLostError as err:
+            logger.warning("request %s: not recording a result, %s", request.id, err)
+        except RexrankError as err:
+            self._fail(request, redact(str(err)))
+        except Exception as err:  # noqa: BLE001 - any failure must end as FAILED with its reason
+            logger.exception("request %s: unexpected error", request.id)
+            self._fail(request, redact(f"internal error: {type(err).__name__}: {err}"))
+        finally:
+            heartbeat.stop()
+
+    def _fail(self, request: Request, reason: str) -> None:
+        logger.warning("request %s: FAILED: %s", request.id, reason)
+        try:
+            self.store.fail(request.id, self.worker_id, reason)
+        except LeaseLostError as err:
+            logger.warning("request %s: could not mark FAILED, %s", request.id, err)
+
+    def _predictions(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any] | None]:
+        if request.kind == "predictions":
+            data = self.store.artifact(request.id, PREDICTIONS)
+            if data is None:
+                raise RexrankError(f"the uploaded predictions of request {request.id} are missing from the store")
+            return json.loads(data), None
+        return self._generate(request, work)
+
+    def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        from hf_datasets.predictions import read_predictions
+
+        out = work / PREDICTIONS
+        saved = self.store.artifact(request.id, PARTIAL)
+        if saved is not None and not out.is_file():
+            out.write_bytes(saved)
+            logger.info("request %s: resuming from %d saved predictions", request.id, len(json.loads(saved)))
+        generate = load_callable(self.settings.generator)
+        model = f"{request.model}@{request.revision}" if request.revision else request.model
+        summary = generate(model, request.dataset, out, split=request.split, section=request.track,
+                           data_dir=self.settings.data_dirs.get(request.dataset),
+                           manifest=self.settings.manifests.get(request.dataset),
+                           adapter=request.adapter, **self.settings.generation_options)
+        generation = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else {"summary": summary}
+        return read_predictions(out), json.loads(json.dumps(generation, default=str))
+
+    def _score(self, request: Request, predictions: dict[str, str], generation: dict[str, Any] | None) -> dict:
+        from hf_metrics.suite import score_test_set
+
+        logger.info("request %s: scoring %d predictions", request.id, len(predictions))
+        results = score_test_set(request.dataset, predictions, track=request.track, split=request.split,
+                                 metrics=request.metrics or self.settings.metrics,
+                                 manifest=self.settings.manifests.get(request.dataset), progress=False,
+                                 plots=False, system=request.name, **self.settings.scorer_options)
+        submission = {k: v for k, v in dataclasses.asdict(request).items()
+                      if k not in ("state", "reason", "worker", "lease_until", "finished_at")}
+        return {
+            "schema": "rexrank-space-result/1",
+            "request": submission,
+            "system": {"name": request.name, "kind": request.kind, "model": request.model,
+                       "revision": request.revision, "adapter": request.adapter,
+                       "predictions_sha256": request.predictions_sha256 or _digest(predictions)},
+            "generation": generation,
+            "evaluation": {"worker": self.worker_id, "attempt": request.attempts, "scored_at": utc_now_iso()},
+            "results": results,
+        }
+
+
+def _digest(predictions: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(predictions, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -1,0 +1,133 @@
+"""The store contract: both backends (a local folder, a Hub dataset repo on the fake Hub) pass it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from space.store import (FAILED, FINISHED, PENDING, RUNNING, DuplicateSubmissionError, LeaseLostError, Request,
+                         new_request_id)
+
+
+def _request(model="org/model", dataset="iu_xray", track="findings", **kw) -> Request:
+    return Request(new_request_id(), "model", dataset, track, model=model, **kw)
+
+
+def test_submit_then_list_and_get(store_factory):
+    store = store_factory()
+    req = store.submit(_request(), {"note.txt": b"hello"})
+    [listed] = store.requests()
+    assert listed.id == req.id and listed.state == PENDING and listed.model == "org/model"
+    assert store.get(req.id) == listed
+    assert store.artifact(req.id, "note.txt") == b"hello"
+    assert store.get("nope") is None and store.artifact(req.id, "missing") is None
+
+
+def test_duplicates_are_refused_but_failed_ones_can_be_resubmitted(store_factory):
+    store = store_factory()
+    first = store.submit(_request(revision="abc"))
+    with pytest.raises(DuplicateSubmissionError, match=first.id) as info:
+        store.submit(_request(revision="abc"))
+    assert info.value.existing.id == first.id
+    store.submit(_request(revision="abc", track="findings_impression"))  # another track: allowed
+    store.submit(_request(revision="def"))  # another revision: allowed
+    claimed = store.claim("w", 30)
+    assert claimed.id == first.id
+    store.fail(first.id, "w", "broken")
+    store.submit(_request(revision="abc"))  # FAILED: may be submitted again
+    assert len(store.requests()) == 4
+
+
+def test_claim_heartbeat_finish(store_factory):
+    store = store_factory()
+    a, b = store.submit(_request("org/a")), store.submit(_request("org/b"))
+    got = store.claim("w1", 30)
+    assert (got.id, got.state, got.worker, got.attempts) == (a.id, RUNNING, "w1", 1)
+    assert store.claim("w2", 30).id == b.id
+    assert store.claim("w3", 30) is None
+    with pytest.raises(LeaseLostError):
+        store.heartbeat(a.id, "w2", 30)
+    store.heartbeat(a.id, "w1", 30, {"partial_predictions.json": b"{}"})
+    assert store.artifact(a.id, "partial_predictions.json") == b"{}"
+    with pytest.raises(LeaseLostError):
+        store.finish(a.id, "w2", {"x": 1})
+    store.finish(a.id, "w1", {"x": 1})
+    assert store.get(a.id).state == FINISHED and store.result(a.id) == {"x": 1}
+    assert store.artifact(a.id, "partial_predictions.json") is None  # cleaned up with the result
+    assert store.results() == [{"x": 1}]
+    store.fail(b.id, "w2", "no GPU")
+    assert (store.get(b.id).state, store.get(b.id).reason) == (FAILED, "no GPU")
+
+
+def test_expired_lease_is_taken_over_and_the_old_worker_is_fenced_off(store_factory):
+    store = store_factory()
+    req = store.submit(_request())
+    store.claim("dead", 0.2)
+    time.sleep(0.3)
+    again = store.claim("alive", 30)
+    assert (again.id, again.worker, again.attempts) == (req.id, "alive", 2)
+    with pytest.raises(LeaseLostError):
+        store.finish(req.id, "dead", {"stale": True})
+    store.finish(req.id, "alive", {"fresh": True})
+    assert store.result(req.id) == {"fresh": True}
+
+
+def test_a_request_whose_workers_keep_dying_ends_failed(store_factory):
+    store = store_factory()
+    store.max_attempts = 2
+    req = store.submit(_request())
+    for _ in range(2):
+        store.claim("w", 0.05)
+        time.sleep(0.1)
+    assert store.claim("w", 30) is None
+    assert store.get(req.id).state == FAILED and "stopped 2 times" in store.get(req.id).reason
+
+
+def test_concurrent_writers_lose_nothing_and_claim_each_request_once(store_factory):
+    seed = store_factory()
+    ids = [seed.submit(_request(f"org/m{i}")).id for i in range(6)]
+    claimed: list[str] = []
+    submitted: list[str] = []
+    lock = threading.Lock()
+
+    def writer(n: int) -> None:
+        store = store_factory()  # its own client, as a separate process would have
+        mine = store.submit(_request(f"org/extra{n}"))
+        with lock:
+            submitted.append(mine.id)
+        while (got := store.claim(f"w{n}", 60)) is not None:
+            with lock:
+                claimed.append(got.id)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = {r.id: r for r in seed.requests()}
+    assert set(everything) == set(ids) | set(submitted)
+    assert sorted(claimed) == sorted(everything)  # every request claimed, none twice
+    assert all(r.state == RUNNING and r.attempts == 1 for r in everything.values())
+
+
+def test_hub_backend_commits_with_parent_commit_and_retries_on_conflict(fake_hub):
+    from space.store.hub import HubDatasetStore
+
+    endpoint, hub = fake_hub
+    stores = [HubDatasetStore("rexrank/race", endpoint=endpoint) for _ in range(3)]
+    barrier = threading.Barrier(3)
+
+    def submit(store: HubDatasetStore, n: int) -> None:
+        barrier.wait()
+        for k in range(3):
+            store.submit(_request(f"org/r{n}-{k}"))
+
+    threads = [threading.Thread(target=submit, args=(s, n)) for n, s in enumerate(stores)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(stores[0].requests()) == 9
+    assert hub.stats["commits"] == 9 and hub.stats["conflicts"] > 0  # refused stale commits were retried
