@@ -1,0 +1,81 @@
+"""Build a ReXrank test set as parquet shards + dataset card, optionally push it to the Hub.
+
+  rexrank data build iu_xray --out data/rexrank                      # pinned manifests, both splits
+  rexrank data build iu_xray --manifest ReXRank_IUXray_test.json --out data/rexrank   # your copy (test)
+  rexrank data build mimic_cxr --data-dir /data/mimic-cxr-jpg/files --out data/rexrank  # + images
+  rexrank data build rexgradient --manifest rexgradient_test.json --out data/rexrank   # private set
+
+Then: datasets.load_dataset("data/rexrank", "iu_xray", split="test"). Several configs built into
+one --out folder share one dataset card. --push-to-hub REPO_ID uploads the folder with the token
+in HF_TOKEN. Images of MIMIC-CXR, CheXpert Plus and ReXGradient need credentialed access: with
+--data-dir they are embedded in the shards, so such a folder is only pushed with --private.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+from hf_datasets.manifests import CONFIGS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True)
+    build = sub.add_parser("build", help="build a test set into parquet shards + dataset card",
+                           description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    build.add_argument("config", choices=CONFIGS, help="the test set")
+    build.add_argument("--out", required=True, help="output folder (several configs can share one)")
+    build.add_argument("--manifest", action="append", default=[], metavar="[SPLIT=]FILE",
+                       help="a local manifest instead of the pinned official one; a bare FILE is the test split "
+                            "(repeat for more splits). Required for rexgradient")
+    build.add_argument("--split", action="append", default=[], choices=("test", "validation"),
+                       help="split(s) to build (default: those given by --manifest, else all of the config's)")
+    build.add_argument("--data-dir", help="image root the manifest's image paths are relative to; "
+                                          "with it the images are decoded and embedded")
+    build.add_argument("--max-shard-size", default="500MB", help="largest parquet shard (default 500MB)")
+    build.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the folder to this Hub dataset repo "
+                                                                "(token from HF_TOKEN)")
+    build.add_argument("--private", action="store_true", help="create the Hub repo as private")
+
+
+def manifest_files(config: str, manifest_args: list[str], split_args: list[str]) -> dict[str, str | None]:
+    """Splits to build -> local manifest (None = pinned), from --manifest [SPLIT=]FILE and --split."""
+    from hf_datasets import manifests
+    from rexrank.errors import InputError
+
+    given: dict[str, str] = {}
+    for item in manifest_args:
+        split, sep, file = item.partition("=")
+        if not sep or split not in ("test", "validation"):
+            split, file = "test", item
+        if split in given:
+            raise InputError(f"--manifest given twice for the {split} split")
+        given[split] = file
+    splits = split_args or list(given) or list(manifests.SPLITS[config])
+    for split in splits:
+        manifests.check_config(config, split)
+    extra = sorted(set(given) - set(splits))
+    if extra:
+        raise InputError(f"--manifest for the {extra[0]} split, but --split does not build it")
+    return {s: given.get(s) for s in splits}
+
+
+def run(args: argparse.Namespace) -> int:
+    from hf_datasets import export
+    from rexrank.errors import InputError
+
+    files = manifest_files(args.config, args.manifest, args.split)
+    if args.push_to_hub and args.data_dir and args.config in export.CREDENTIALED and not args.private:
+        raise InputError(f"{args.config} images need credentialed access; they would be embedded in the shards. "
+                         "Push them only to a private repo (--private), or build without --data-dir")
+    counts = export.build(args.config, args.out, manifest_files=files, data_dir=args.data_dir,
+                          max_shard_size=args.max_shard_size)
+    for split, n in counts.items():
+        print(f"{args.config}\t{split}\t{n} studies\t{args.out}")
+    print(f'load with: datasets.load_dataset("{args.out}", "{args.config}", split="{next(iter(counts))}")')
+    if args.push_to_hub:
+        url = export.push(args.out, args.push_to_hub, private=args.private)
+        print(f"pushed: {url}")
+    return 0

@@ -1,0 +1,157 @@
+"""Build a ReXrank test set into parquet shards + a dataset card, and push it to the Hub.
+
+Current ``datasets`` refuses loading scripts, so the builder (``hf_datasets/rexrank/rexrank.py``)
+is run here and its output written as ``DIR/<config>/<split>-00000-of-0000N.parquet`` next to a
+``README.md`` whose YAML ``configs:`` block maps each config and split to its shards. Then
+``datasets.load_dataset(DIR, "iu_xray", split="test")`` (or the pushed Hub repo) just works.
+Building several configs into one DIR merges their entries in the card.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+from hf_datasets import manifests
+from rexrank.errors import InputError, RexrankError
+
+logger = logging.getLogger(__name__)
+
+CARD_TEMPLATE = Path(__file__).parent / "rexrank" / "README.md"
+# Images of these sources need credentialed access: never push them to a public repo.
+CREDENTIALED = ("mimic_cxr", "chexpert_plus", "rexgradient")
+_SHARD = re.compile(r"^(?P<split>[a-z]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
+
+
+def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[str, str | None] | None = None,
+          data_dir: str | os.PathLike | None = None, max_shard_size: str | int = "500MB") -> dict[str, int]:
+    """Build ``config`` into ``out_dir``; returns ``{split: number of studies}``.
+
+    ``manifest_files`` maps each split to build to a local manifest (None: the pinned official
+    one); by default every split of the config is built from the pinned manifests.
+    ``data_dir`` is the image root: with it the images are embedded in the shards.
+    """
+    from hf_datasets.rexrank.rexrank import Rexrank
+
+    manifests.check_config(config, "test")
+    splits = dict(manifest_files) if manifest_files else {s: None for s in manifests.SPLITS[config]}
+    for split in splits:
+        manifests.check_config(config, split)
+    out = Path(out_dir)
+    with tempfile.TemporaryDirectory(prefix="rexrank-build-") as tmp:
+        builder = Rexrank(config_name=config, cache_dir=str(Path(tmp) / "cache"),
+                          data_dir=str(data_dir) if data_dir is not None else None,
+                          manifest_files={s: (str(p) if p is not None else None) for s, p in splits.items()})
+        prepared = Path(tmp) / "prepared"
+        try:
+            builder.download_and_prepare(str(prepared), file_format="parquet", max_shard_size=max_shard_size)
+        except Exception as err:  # datasets wraps errors raised while generating; surface ours
+            raise _own_error(err) or err
+        counts = {name: info.num_examples for name, info in builder.info.splits.items()}
+        for split in counts:
+            _move_shards(prepared, builder.dataset_name, split, out / config)
+        info = builder.info
+    write_card(out, config, info)
+    logger.info("built %s into %s: %s", config, out, ", ".join(f"{s} {n} studies" for s, n in counts.items()))
+    return counts
+
+
+def _own_error(err: BaseException) -> RexrankError | None:
+    """The project's own error inside ``err``'s cause chain (e.g. a missing image), if any."""
+    while err is not None:
+        if isinstance(err, RexrankError):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _move_shards(prepared: Path, dataset_name: str, split: str, target: Path) -> None:
+    """``<name>-<split>[-i-of-n].parquet`` -> ``target/<split>-0000i-of-0000n.parquet`` (old shards replaced)."""
+    shards = sorted(prepared.glob(f"{dataset_name}-{split}.parquet")) or sorted(
+        prepared.glob(f"{dataset_name}-{split}-*-of-*.parquet"))
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob(f"{split}-*-of-*.parquet"):
+        old.unlink()
+    for i, shard in enumerate(shards):
+        shutil.move(str(shard), target / f"{split}-{i:05d}-of-{len(shards):05d}.parquet")
+
+
+# --------------------------------------------------------------------------- dataset card
+
+def split_card(text: str) -> tuple[dict, str]:
+    """(YAML header as a dict, markdown body) of a dataset card."""
+    import yaml
+
+    match = re.match(r"^---\n(.*?)\n---\n?(.*)$", text, flags=re.S)
+    if not match:
+        return {}, text
+    return yaml.safe_load(match.group(1)) or {}, match.group(2)
+
+
+def join_card(header: dict, body: str) -> str:
+    import yaml
+
+    return "---\n" + yaml.safe_dump(header, sort_keys=False, allow_unicode=True, width=120) + "---\n" + body
+
+
+def shard_splits(config_dir: Path) -> list[str]:
+    """The splits that have shards in ``config_dir`` (test first)."""
+    found = {m.group("split") for p in config_dir.glob("*.parquet") if (m := _SHARD.match(p.name))}
+    return sorted(found, key=lambda s: (s != "test", s))
+
+
+def write_card(out: Path, config: str, info) -> None:
+    """Write/merge ``out/README.md``: our card's body; ``configs`` and ``dataset_info`` for every
+    config that has shards in ``out`` (entries of other configs already there are kept)."""
+    path = out / "README.md"
+    template_header, body = split_card(CARD_TEMPLATE.read_text(encoding="utf-8"))
+    existing_header, _ = split_card(path.read_text(encoding="utf-8")) if path.is_file() else ({}, "")
+    header = {k: v for k, v in template_header.items() if k not in ("configs", "dataset_info")}
+
+    configs = {c["config_name"]: c for c in existing_header.get("configs", []) if isinstance(c, dict)}
+    for name in manifests.CONFIGS:
+        splits = shard_splits(out / name) if (out / name).is_dir() else []
+        if splits:
+            configs[name] = {"config_name": name, "data_files": [
+                {"split": s, "path": f"{name}/{s}-*.parquet"} for s in splits]}
+        else:
+            configs.pop(name, None)
+    header["configs"] = [configs[c] for c in sorted(configs, key=_config_order)]
+
+    infos = {i["config_name"]: i for i in existing_header.get("dataset_info", []) if isinstance(i, dict)}
+    built = info._to_yaml_dict()
+    previous = {s["name"]: s for s in infos.get(config, {}).get("splits", [])}
+    previous.update({s["name"]: s for s in built.get("splits", [])})
+    on_disk = shard_splits(out / config)
+    infos[config] = {"config_name": config, "features": built["features"],
+                     "splits": [previous[s] for s in on_disk if s in previous]}
+    header["dataset_info"] = [infos[c] for c in sorted(infos, key=_config_order) if c in configs]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(join_card(header, body), encoding="utf-8")
+
+
+def _config_order(name: str) -> tuple[int, str]:
+    return (manifests.CONFIGS.index(name) if name in manifests.CONFIGS else len(manifests.CONFIGS), name)
+
+
+# --------------------------------------------------------------------------- Hub
+
+def push(out_dir: str | os.PathLike, repo_id: str, *, private: bool = False, commit_message: str | None = None) -> str:
+    """Upload ``out_dir`` to the dataset repo ``repo_id``; the token comes from ``HF_TOKEN`` only."""
+    from huggingface_hub import HfApi
+
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise InputError("pushing to the Hub needs a write token in the HF_TOKEN environment variable "
+                         "(create one at https://huggingface.co/settings/tokens); it is never read from elsewhere")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset",
+                               commit_message=commit_message or "ReXrank test sets: parquet shards and dataset card")
+    logger.info("pushed %s to the Hub dataset %s (%s)", out_dir, repo_id, "private" if private else "public")
+    return str(getattr(commit, "commit_url", commit))

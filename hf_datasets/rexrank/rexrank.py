@@ -1,0 +1,129 @@
+"""ReXrank test sets as a `datasets` builder: one config per test set (DESIGN.md §3).
+
+With ``datasets<4`` this folder loads as a script (``load_dataset("hf_datasets/rexrank", "iu_xray")``).
+Current ``datasets`` refuses loading scripts, so ``rexrank data build`` instantiates this builder
+and writes parquet shards plus a dataset card that plain ``load_dataset(DIR, "iu_xray")`` reads.
+
+Manifest parsing and normalisation live in ``hf_datasets.manifests`` (pure Python, shared with
+scoring); this file only maps rows to features and reads the images.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import datasets
+
+from hf_datasets import manifests
+from rexrank.errors import InputError
+
+_CITATION = """\
+@misc{zhang2024rexrank,
+      title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+      author={Xiaoman Zhang and Hong-Yu Zhou and Xiaoli Yang and Oishi Banerjee and Julián N. Acosta and Josh Miller and Ouwen Huang and Pranav Rajpurkar},
+      year={2024},
+      eprint={2411.15122},
+      archivePrefix={arXiv},
+      primaryClass={cs.CV},
+      url={https://arxiv.org/abs/2411.15122},
+}
+"""
+_HOMEPAGE = "https://rajpurkarlab.github.io/ReXrank/"
+_LICENSE = "Manifests: MIT (rajpurkarlab/ReXrank). Images and reports: each source's own licence and data use agreement."
+
+DESCRIPTIONS = {
+    "mimic_cxr": "MIMIC-CXR test set as used by ReXrank (2,347 studies); images need PhysioNet credentialed access.",
+    "iu_xray": "IU-Xray (Open-i) test (590) and validation (296) sets as used by ReXrank; images are public (CC BY-NC-ND 4.0).",
+    "chexpert_plus": "CheXpert Plus validation studies used by ReXrank (200); images need the Stanford AIMI data use agreement.",
+    "rexgradient": "ReXGradient private test set (10,000 studies); bring the manifest you were given.",
+}
+_VERSION = datasets.Version("1.0.0")
+SPLIT_NAMES = {"test": datasets.Split.TEST, "validation": datasets.Split.VALIDATION}
+
+
+def features_for(config: str) -> datasets.Features:
+    """The columns of ``config``: the common ones (DESIGN.md §3) plus that test set's extras."""
+    text = datasets.Value("string")
+    columns = {
+        "study_id": text,
+        "images": datasets.List(datasets.Image()),
+        "image_paths": datasets.List(text),
+        "views": datasets.List(text),
+        "key_image": datasets.Image(),
+        "key_image_path": text,
+        "indication": text,
+        "comparison": text,
+        "age": text,
+        "sex": text,
+        "findings": text,
+        "impression": text,
+        "report": text,
+    }
+    extras = {"subject_id": text, "site": text, "clinical_history": text, "ap_pa": datasets.List(text),
+              "race": text, "ethnicity": text}
+    columns.update({name: extras[name] for name in manifests.EXTRA_FIELDS[config]})
+    return datasets.Features(columns)
+
+
+class RexrankConfig(datasets.BuilderConfig):
+    """A test set. ``manifest_files`` maps split -> local manifest file (default: the pinned official one;
+    when given, only those splits are built);
+    ``data_dir`` (the image root) makes ``images``/``key_image`` decode to PIL images."""
+
+    def __init__(self, *args, manifest_files: dict[str, str] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.manifest_files = dict(manifest_files or {})
+
+
+class Rexrank(datasets.GeneratorBasedBuilder):
+    """The four ReXrank test sets."""
+
+    VERSION = _VERSION
+    BUILDER_CONFIG_CLASS = RexrankConfig
+    BUILDER_CONFIGS = [RexrankConfig(name=c, version=_VERSION, description=DESCRIPTIONS[c]) for c in manifests.CONFIGS]
+    DEFAULT_CONFIG_NAME = "iu_xray"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(description=self.config.description, features=features_for(self.config.name),
+                                    homepage=_HOMEPAGE, license=_LICENSE, citation=_CITATION)
+
+    def _split_generators(self, dl_manager):
+        config = self.config.name
+        unknown = sorted(set(self.config.manifest_files) - set(manifests.SPLITS[config]))
+        if unknown:
+            raise InputError(f"test set {config!r} has no split {unknown[0]!r}; it has: {', '.join(manifests.SPLITS[config])}")
+        splits = list(self.config.manifest_files) or list(manifests.SPLITS[config])
+        image_root = self.config.data_dir
+        if image_root is not None and not Path(image_root).is_dir():
+            raise InputError(f"image root (data_dir) {image_root!r} is not a directory")
+        # Manifests are loaded (fetched, checked, parsed) here, before any split is written, so a
+        # bad manifest fails fast with our own error rather than half-way through a build.
+        loaded = {s: manifests.load_manifest(config, s, self.config.manifest_files.get(s)) for s in splits}
+        return [datasets.SplitGenerator(name=SPLIT_NAMES[s], gen_kwargs={
+            "studies": loaded[s].studies, "image_root": image_root}) for s in splits]
+
+    def _generate_examples(self, studies: list[dict], image_root: str | None):
+        for row in studies:
+            example = {name: row[name] for name in features_for(self.config.name) if name in row}
+            example["key_image_path"] = row["key_image"]
+            example["key_image"] = None
+            example["images"] = None
+            if image_root is not None:
+                example["images"] = [read_image(image_root, path, row["study_id"]) for path in row["image_paths"]]
+                if row["key_image"] is not None:
+                    example["key_image"] = read_image(image_root, row["key_image"], row["study_id"])
+            yield row["study_id"], example
+
+
+def read_image(root: str | os.PathLike, relpath: str, study_id: str) -> dict:
+    """The image file's bytes (so parquet shards carry them); a missing file is an error, never None."""
+    path = Path(root) / relpath
+    try:
+        return {"path": relpath, "bytes": path.read_bytes()}
+    except FileNotFoundError:
+        raise InputError(f"study {study_id!r}: image {relpath!r} is not under the image root {str(root)!r} "
+                         f"({path} does not exist). Check --data-dir points at the folder the manifest's "
+                         "image paths are relative to, and that the download is complete.") from None
+    except IsADirectoryError:
+        raise InputError(f"study {study_id!r}: image path {str(path)!r} is a directory, not an image file") from None
