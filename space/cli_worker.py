@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="torch device for generation and scoring (default: auto)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch size for generation and scoring")
     parser.add_argument("--work-dir", default=None, help="scratch folder for predictions in progress")
+    parser.add_argument("--max-attempts", type=int, default=5,
+                        help="a request whose worker died this many times is marked FAILED (default 5)")
     parser.add_argument("--generator", default="space.generate:generate_reports",
                         help="generation function (module:function with generate_reports' signature)")
 
@@ -46,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     settings = worker_settings(args, heartbeat_seconds=args.heartbeat, generator=args.generator,
                                work_dir=args.work_dir, scorer_options=dict(options), generation_options=dict(options))
     store = open_store(args.store)
+    store.max_attempts = args.max_attempts
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     worker = Worker(store, settings)

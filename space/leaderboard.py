@@ -113,12 +113,24 @@ def our_rows(results: Iterable[dict], dataset: str, track: str) -> list[dict[str
             "institution": request.get("submitter") or "",
             "date": (request.get("submitted_at") or "")[:10],
             "url": f"https://huggingface.co/{model}" + (f"/tree/{revision}" if revision else "") if model else "",
-            "source": OURS,
+            "source": OURS if _official_manifest(record) else f"{OURS} (custom manifest: not comparable)",
             "request_id": request.get("id"),
             "values": {n: float(m["value"]) if m.get("value") is not None else math.nan for n, m in metrics.items()},
             "ci": {n: m.get("ci") for n, m in metrics.items() if m.get("ci")},
         })
     return rows
+
+
+def _official_manifest(record: dict) -> bool:
+    """Whether a result was scored on the pinned official test set (not a local or subset manifest)."""
+    from rexrank import assets
+
+    dataset = (record.get("results") or {}).get("dataset") or {}
+    try:
+        official = assets.get_asset(f"manifest/{dataset.get('config')}/{dataset.get('split')}").extracted_sha256
+    except Exception:  # rexgradient is private: no pinned manifest to compare with
+        return dataset.get("config") == "rexgradient"
+    return dataset.get("manifest_sha256") == official
 
 
 def _link(name: str, url: str) -> str:

@@ -1,0 +1,41 @@
+"""A stand-in for ``space.generate.generate_reports`` used by the worker tests.
+
+Same signature and the same contract that matters to the worker: it writes ReXrank's
+predictions JSON at ``out`` one study at a time (atomically) and resumes from what is already
+there. Its reports are a deterministic function of the model name and the reference, so an
+interrupted-and-resumed run must give exactly the result of an uninterrupted one. The delay
+per study (``REXRANK_FAKE_GEN_DELAY`` seconds) gives kills somewhere to land.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from pathlib import Path
+
+
+def fake_report(model: str, reference: str) -> str:
+    words = reference.split()
+    step = 2 + int(hashlib.sha1(model.encode()).hexdigest(), 16) % 4
+    kept = [w for i, w in enumerate(words) if i % step != 1]
+    return " ".join(kept) or "no acute cardiopulmonary process."
+
+
+def slow_generate(model: str, dataset: str, out, *, split: str = "test", section: str = "findings",
+                  manifest=None, data_dir=None, adapter=None, **_options) -> dict:
+    from hf_datasets.predictions import read_predictions, write_predictions
+    from hf_datasets.tracks import load_track
+
+    delay = float(os.environ.get("REXRANK_FAKE_GEN_DELAY", "0.02"))
+    data = load_track(dataset, section, split=split, manifest=manifest)
+    out = Path(out)
+    done = read_predictions(out) if out.is_file() else {}
+    resumed = len(done)
+    for study_id, reference in zip(data.study_ids, data.references):
+        if study_id in done:
+            continue
+        time.sleep(delay)
+        done[study_id] = fake_report(model, reference)
+        write_predictions(out, done)
+    return {"model": model, "generated": len(done) - resumed, "resumed": resumed}

@@ -1,0 +1,188 @@
+"""The queue worker across real processes: exactly-once evaluation, kills and resumption, failures.
+
+Workers are real `rexrank worker` processes on one LocalDirStore; they score with BLEU-2
+only (pure Python) on a 12-study IU-Xray manifest, with short leases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from space.store import FAILED, FINISHED, RUNNING, LocalDirStore, Request, new_request_id
+from space.submit import SubmitPolicy, enqueue, file_requests
+from space.worker import Worker, WorkerSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _worker(store_dir: Path, manifest: Path, log: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "rexrank.cli", "worker", "--store", str(store_dir), "--manifest",
+           f"iu_xray={manifest}", "--metrics", "bleu2", "--poll", "0.1", *extra]
+    handle = open(log, "ab")
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
+                            env={**os.environ, **(env or {})})
+
+
+def _wait(predicate, timeout: float, what: str) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def _stop(procs) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def _references(manifest: Path) -> tuple[list[str], list[str]]:
+    from hf_datasets.tracks import load_track
+
+    data = load_track("iu_xray", "findings", manifest=manifest)
+    return data.study_ids, data.references
+
+
+def test_fifty_concurrent_submissions_across_four_workers_are_each_evaluated_exactly_once(tmp_path, small_iu_manifest):
+    store_dir, logs = tmp_path / "store", tmp_path / "logs"
+    logs.mkdir()
+    store = LocalDirStore(store_dir)
+    policy = SubmitPolicy(manifests={"iu_xray": str(small_iu_manifest)})
+    ids, refs = _references(small_iu_manifest)
+    workers = [_worker(store_dir, small_iu_manifest, logs / f"w{i}.log", "--lease", "30") for i in range(4)]
+    try:
+        def submit(batch: range) -> None:
+            for n in batch:  # each submission a different system: its own predictions file
+                preds = {sid: f"{ref} variant {n}" for sid, ref in zip(ids, refs)}
+                requests, artifacts = file_requests(json.dumps(preds).encode(), f"system{n}.json", ["iu_xray"],
+                                                    "findings", display_name=f"system {n}", policy=policy)
+                assert enqueue(LocalDirStore(store_dir), requests, artifacts)[0].startswith("queued")
+
+        threads = [threading.Thread(target=submit, args=(range(k, 50, 5),)) for k in range(5)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        _wait(lambda: [r.state for r in store.requests()].count(FINISHED) == 50, 240, "50 FINISHED requests")
+    finally:
+        _stop(workers)
+    requests = store.requests()
+    assert len(requests) == 50 and all(r.state == FINISHED and r.attempts == 1 for r in requests)
+    scored = Counter(re.findall(r"request (\S+): scoring", "".join(p.read_text() for p in logs.iterdir())))
+    assert scored == Counter({r.id: 1 for r in requests})  # each evaluated exactly once, by some worker
+    per_worker = Counter(result["evaluation"]["worker"] for result in store.results())
+    assert len(store.results()) == 50 and len(per_worker) >= 2  # the work was actually shared
+    print(f"exactly-once: 50 requests, 4 workers, evaluations per request = 1, per worker {sorted(per_worker.values())}")
+
+
+def _model_request(model: str) -> Request:
+    return Request(new_request_id(), "model", "iu_xray", "findings", model=model)
+
+
+def _comparable(result: dict) -> dict:
+    res = result["results"]
+    return {"system": result["system"]["name"], "per_study": res["per_study"],
+            "metrics": {k: (v["value"], v["ci"], v["n"]) for k, v in res["metrics"].items()}}
+
+
+@pytest.mark.slow
+def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, small_iu_manifest):
+    models = [f"org/model-{k}" for k in range(8)]
+    env = {"REXRANK_FAKE_GEN_DELAY": "0.05"}
+    generator = "tests.space_fakes:slow_generate"
+
+    # the uninterrupted reference run, in this process
+    os.environ["REXRANK_FAKE_GEN_DELAY"] = "0"
+    try:
+        reference_store = LocalDirStore(tmp_path / "reference")
+        for model in models:
+            reference_store.submit(_model_request(model))
+        Worker(reference_store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
+                                               generator=generator)).run(exit_when_idle=True)
+    finally:
+        del os.environ["REXRANK_FAKE_GEN_DELAY"]
+    expected = {r["system"]["name"]: _comparable(r) for r in reference_store.results()}
+    assert len(expected) == 8
+
+    store_dir, logs = tmp_path / "store", tmp_path / "logs"
+    logs.mkdir()
+    store = LocalDirStore(store_dir)
+    for model in models:
+        store.submit(_model_request(model))
+    extra = ("--lease", "1.0", "--heartbeat", "0.15", "--generator", generator, "--max-attempts", "100")
+    procs = {}
+    count = [0]
+
+    def start() -> None:
+        count[0] += 1
+        p = _worker(store_dir, small_iu_manifest, logs / f"w{count[0]}.log", *extra, env=env)
+        procs[p.pid] = p
+
+    for _ in range(3):
+        start()
+    rng = random.Random(8)
+    kills = 0
+    try:
+        deadline = time.time() + 240
+        while kills < 20 and time.time() < deadline:
+            running = [r for r in store.requests() if r.state == RUNNING and r.worker]
+            victims = [int(r.worker.split("-")[-2]) for r in running]
+            victims = [pid for pid in victims if pid in procs and procs[pid].poll() is None]
+            if not victims:
+                if all(r.state == FINISHED for r in store.requests()):
+                    break
+                time.sleep(0.05)
+                continue
+            time.sleep(rng.uniform(0.0, 0.5))  # somewhere in generation, scoring or finishing
+            pid = rng.choice(victims)
+            os.kill(pid, signal.SIGKILL)
+            procs.pop(pid).wait()
+            kills += 1
+            start()
+        _wait(lambda: all(r.state == FINISHED for r in store.requests()), 240, "every request FINISHED after the kills")
+    finally:
+        _stop(list(procs.values()))
+    requests = store.requests()
+    assert kills == 20, f"only {kills} kills landed before the queue drained"
+    assert not [r for r in requests if r.state in (RUNNING, FAILED)]
+    got = {r["system"]["name"]: _comparable(r) for r in store.results()}
+    assert got == expected  # the same values, CIs, n and per-study scores as the uninterrupted run
+    attempts = sum(r.attempts for r in requests)
+    assert attempts > len(requests)  # kills really interrupted evaluations, which were taken over
+    logs_text = "".join(p.read_text() for p in logs.iterdir())
+    resumed = len(re.findall(r"resuming from \d+ saved predictions", logs_text))
+    assert resumed > 0  # and some resumed from saved partial predictions
+    print(f"kill/resume: 20 SIGKILLs, {len(requests)} requests all FINISHED, {attempts} attempts in total, "
+          f"{resumed} resumed from partial predictions, results identical to the uninterrupted run")
+
+
+def test_a_failing_request_ends_failed_with_its_reason(tmp_path, small_iu_manifest):
+    store = LocalDirStore(tmp_path / "store")
+    store.submit(Request(new_request_id(), "predictions", "iu_xray", "findings", display_name="lost",
+                         predictions_sha256="0" * 64))  # its predictions artifact is missing
+    store.submit(_model_request("org/generator-fails"))
+    Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
+                                 generator="tests.space_fakes:no_such_function")).run(exit_when_idle=True)
+    lost, broken = store.requests()
+    assert lost.state == FAILED and "predictions of request" in lost.reason and "missing" in lost.reason
+    assert broken.state == FAILED and broken.reason.startswith("internal error: AttributeError")
