@@ -164,8 +164,8 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
                 plot = gr.BarPlot(x="system", y="value", color="source", title="Top systems", sort="-y",
                                   x_label_angle=-30, height=360)
 
-                def show(d, t, m):
-                    return leaderboard_view(store, d, t, m)
+                def show(test_set, track, plot_metric):
+                    return leaderboard_view(store, test_set, track, plot_metric)
 
                 for trigger in (dataset.change, track.change, metric.change, refresh.click):
                     trigger(show, [dataset, track, metric], [table, plot], api_name=False)
@@ -188,11 +188,14 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
                 status = gr.Markdown(elem_id="submit-status")
 
                 if settings.on_space:
-                    def submit(m, r, u, n, ds, t, profile: gr.OAuthProfile | None):
-                        return submit_view(store, settings, m, r, u, n, ds, t, profile.username if profile else None)
+                    def submit(model_id, revision, predictions_file, system_name, test_sets, track,
+                               profile: gr.OAuthProfile | None):
+                        return submit_view(store, settings, model_id, revision, predictions_file, system_name,
+                                           test_sets, track, profile.username if profile else None)
                 else:
-                    def submit(m, r, u, n, ds, t):
-                        return submit_view(store, settings, m, r, u, n, ds, t, None)
+                    def submit(model_id, revision, predictions_file, system_name, test_sets, track):
+                        return submit_view(store, settings, model_id, revision, predictions_file, system_name,
+                                           test_sets, track, None)
                 button.click(submit, [model, revision, upload, name, datasets, submit_track], status,
                              api_name="submit")
 

@@ -44,7 +44,10 @@ class RedactingFilter(logging.Filter):
 
 
 def install_log_filter() -> None:
-    """Redact secrets in every handler of the root logger (call after logging is configured)."""
+    """Redact secrets in every handler of the root logger (call after logging is configured),
+    and quieten the per-request lines of HTTP clients (they carry URLs, never useful at INFO)."""
+    for name in ("httpx", "httpcore", "urllib3"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     root = logging.getLogger()
     for handler in root.handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):

@@ -32,7 +32,7 @@ from space.store import LeaseLostError, Request, Store, utc_now_iso
 logger = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.json"  # artifact: an uploaded predictions file, canonical {study_id: report}
-PARTIAL = "partial_predictions.json"  # artifact: generation so far, saved by the heartbeat
+PARTIAL = "partial_predictions.json"  # artifact: generation's progress file, saved by the heartbeat
 
 
 @dataclass
@@ -148,7 +148,7 @@ class Worker:
                     request.dataset, request.split, request.track, request.attempts)
         work = self.work_root / request.id
         work.mkdir(parents=True, exist_ok=True)
-        partial = work / PREDICTIONS if request.kind == "model" else None
+        partial = _progress_file(work / PREDICTIONS) if request.kind == "model" else None
         heartbeat = _Heartbeat(self.store, request, self.worker_id, self.settings, partial)
         heartbeat.start()
         try:
@@ -186,18 +186,25 @@ class Worker:
 
     def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
         from hf_datasets.predictions import read_predictions
+        from rexrank.errors import describe_ids
 
         out = work / PREDICTIONS
+        progress = _progress_file(out)
         saved = self.store.artifact(request.id, PARTIAL)
-        if saved is not None and not out.is_file():
-            out.write_bytes(saved)
-            logger.info("request %s: resuming from %d saved predictions", request.id, len(json.loads(saved)))
+        if saved is not None and not progress.is_file():
+            progress.write_bytes(saved)
+            logger.info("request %s: resuming from %d saved predictions", request.id,
+                        len(json.loads(saved).get("done", {})))
         generate = load_callable(self.settings.generator)
         model = f"{request.model}@{request.revision}" if request.revision else request.model
         summary = generate(model, request.dataset, out, split=request.split, section=request.track,
                            data_dir=self.settings.data_dirs.get(request.dataset),
                            manifest=self.settings.manifests.get(request.dataset),
                            adapter=request.adapter, **self.settings.generation_options)
+        failures = getattr(summary, "failures", None)
+        if failures:
+            first = next(iter(failures.items()))
+            raise RexrankError(f"generation failed for {describe_ids(list(failures))} (e.g. {first[0]}: {first[1]})")
         generation = dataclasses.asdict(summary) if dataclasses.is_dataclass(summary) else {"summary": summary}
         return read_predictions(out), json.loads(json.dumps(generation, default=str))
 
@@ -221,6 +228,13 @@ class Worker:
             "evaluation": {"worker": self.worker_id, "attempt": request.attempts, "scored_at": utc_now_iso()},
             "results": results,
         }
+
+
+def _progress_file(out: Path) -> Path:
+    """Where generation saves its progress (the file the heartbeat uploads and a takeover restores)."""
+    from space.generate import progress_path
+
+    return progress_path(out)
 
 
 def _digest(predictions: dict[str, str]) -> str:

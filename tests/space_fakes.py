@@ -1,16 +1,19 @@
 """A stand-in for ``space.generate.generate_reports`` used by the worker tests.
 
-Same signature and the same contract that matters to the worker: it writes ReXrank's
-predictions JSON at ``out`` one study at a time (atomically) and resumes from what is already
-there. Its reports are a deterministic function of the model name and the reference, so an
-interrupted-and-resumed run must give exactly the result of an uninterrupted one. The delay
-per study (``REXRANK_FAKE_GEN_DELAY`` seconds) gives kills somewhere to land.
+Same signature and the same contract that matters to the worker: after every study it saves
+its progress atomically in ``<out>.progress.json`` (``space.generate.progress_path``), resumes
+from that file, and writes ReXrank's predictions JSON at ``out`` when done. Its reports are a
+deterministic function of the model name and the reference, so an interrupted-and-resumed
+run must give exactly the result of an uninterrupted one. The delay per study
+(``REXRANK_FAKE_GEN_DELAY`` seconds) gives kills somewhere to land.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,20 +25,28 @@ def fake_report(model: str, reference: str) -> str:
     return " ".join(kept) or "no acute cardiopulmonary process."
 
 
+def _save(path: Path, payload: dict) -> None:
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+        json.dump(payload, tmp)
+    os.replace(tmp.name, path)
+
+
 def slow_generate(model: str, dataset: str, out, *, split: str = "test", section: str = "findings",
                   manifest=None, data_dir=None, adapter=None, **_options) -> dict:
-    from hf_datasets.predictions import read_predictions, write_predictions
+    from hf_datasets.predictions import write_predictions
     from hf_datasets.tracks import load_track
+    from space.generate import progress_path
 
     delay = float(os.environ.get("REXRANK_FAKE_GEN_DELAY", "0.02"))
     data = load_track(dataset, section, split=split, manifest=manifest)
-    out = Path(out)
-    done = read_predictions(out) if out.is_file() else {}
+    sidecar = progress_path(out)
+    done = json.loads(sidecar.read_text())["done"] if sidecar.is_file() else {}
     resumed = len(done)
     for study_id, reference in zip(data.study_ids, data.references):
         if study_id in done:
             continue
         time.sleep(delay)
         done[study_id] = fake_report(model, reference)
-        write_predictions(out, done)
+        _save(sidecar, {"run": {"model": model}, "done": done})
+    write_predictions(out, {i: done[i] for i in data.study_ids})
     return {"model": model, "generated": len(done) - resumed, "resumed": resumed}
