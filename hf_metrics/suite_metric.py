@@ -34,14 +34,27 @@ Args:
     per_study (bool): also return the per-study values.
     cache_dir (str), use_cache (bool): on-disk per-study score cache (default: on).
     device, batch_size, metric_options={"bertscore": {...}}: passed to the scorers.
+    Any of metrics, ci, per_study, n_resamples, device, batch_size, metric_options, use_cache can also
+    be given once at load time: evaluate.load("rexrank", metrics=["bleu2", "bertscore"]) (useful
+    with evaluate.combine, which passes no options to compute).
 Returns:
     {metric: {"value": leaderboard value, "ci": [low, high], "n": int, "mean": mean of per-study
     values, "mean_ci": [...], "higher_is_better": bool, ...(+ "per_study")}}
 """
 
 
+# Options that may be given once at load time, ``evaluate.load("rexrank", metrics=[...], device="cuda")``,
+# and then hold for every ``compute`` (which can still override them).
+LOAD_OPTIONS = ("metrics", "ci", "per_study", "n_resamples", "seed_bootstrap", "device", "batch_size",
+                "metric_options", "use_cache", "score_cache_dir", "progress")
+
+
 class SuiteMetric(evaluate.Metric):
     """``compute(predictions, references, study_ids=None, metrics=None, ...)`` -> per-metric entries."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        self.defaults = {k: kwargs.pop(k) for k in LOAD_OPTIONS if k in kwargs}
+        super().__init__(*args, **kwargs)
 
     def _info(self) -> evaluate.MetricInfo:
         return evaluate.MetricInfo(
@@ -58,7 +71,17 @@ class SuiteMetric(evaluate.Metric):
 
     def _compute(self, predictions: Sequence[str], references: Sequence[str], study_ids: Sequence[str] | None = None,
                  metrics: Sequence[str] | None = None, ci: str = "normal", per_study: bool = False,
-                 progress: bool = False, **options: Any) -> dict[str, Any]:
+                 progress: bool | None = None, **options: Any) -> dict[str, Any]:
+        given = {"metrics": metrics, "ci": ci if ci != "normal" else None, "per_study": per_study or None,
+                 "progress": progress}
+        merged = {**self.defaults, **{k: v for k, v in given.items() if v is not None}, **options}
+        if "score_cache_dir" in merged:
+            merged["cache_dir"] = merged.pop("score_cache_dir")
+        if "seed_bootstrap" in merged:
+            merged["seed"] = merged.pop("seed_bootstrap")
+        metrics, ci = merged.pop("metrics", None), merged.pop("ci", "normal")
+        per_study, progress = merged.pop("per_study", False), merged.pop("progress", False)
+        options = merged
         out = suite.score_predictions(list(predictions), list(references), study_ids, metrics, ci=ci,
                                       per_study=per_study, progress=progress, **options)
         if per_study and study_ids is not None:
