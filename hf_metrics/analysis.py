@@ -78,6 +78,8 @@ def no_finding_of_reference(detail: Any) -> bool | None:
     """
     if not isinstance(detail, Mapping):
         return None
+    if isinstance(detail.get("reference_no_finding"), bool):
+        return detail["reference_no_finding"]
     for key in ("reference_labels", "ref_labels", "labels_reference", "reference", "references"):
         labels = detail.get(key)
         if isinstance(labels, Mapping) and NO_FINDING in labels:

@@ -42,7 +42,7 @@ RESULTS_SCHEMA = "rexrank-results/1"
 SCORED_COUNTER: collections.Counter[str] = collections.Counter()
 # Options that change speed, never a score: left out of the cache key.
 _SPEED_ONLY = frozenset({"batch_size", "progress", "num_workers", "concurrency"})
-_CHUNK = 512  # unique pairs per scorer call: each chunk is saved before the next one starts
+_CHUNK = 256  # unique pairs per call of a slow scorer: each chunk is saved before the next one starts
 
 
 @dataclass
@@ -204,7 +204,10 @@ def _score_missing(spec: MetricSpec, scorer: Any, pairs: list[tuple[str, str, st
     out: dict[str, dict] = {}
     corpus: dict = {}
     provenance: dict = {}
-    chunks = [pairs[i:i + _CHUNK] for i in range(0, len(pairs), _CHUNK)]
+    # Slow metrics (GPU LLM, API) save every chunk so a killed run resumes; the others run in one
+    # call, which keeps their corpus-level figures (e.g. CheXbert micro/macro F1) whole.
+    size = _CHUNK if (spec.needs_gpu or spec.needs_api) else max(len(pairs), 1)
+    chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
     bar = tqdm(total=len(pairs), desc=f"{spec.name}", unit="study", disable=not progress or len(chunks) == 0,
                leave=False)
     for chunk in chunks:
@@ -418,8 +421,11 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     what = f"the {dataset} {split} set, {track} track ({len(data.study_ids)} studies)"
     texts = check_predictions(predictions, data.study_ids, allow_missing=allow_missing, what=what)
     chosen = resolve_metrics(metrics)
-    runs = run_metrics(texts, data.references, chosen, cache_dir=cache_dir, use_cache=use_cache, progress=progress,
-                       **scorer_options)
+    # The normal/abnormal split needs CheXbert's labels of the references: when SembScore runs,
+    # the same CheXbert pass gives them, so add the labeler (not reported unless chosen).
+    auxiliary = ["chexbert"] if labels is None and "semb_score" in chosen and "chexbert" not in chosen else []
+    runs = run_metrics(texts, data.references, chosen + auxiliary, cache_dir=cache_dir, use_cache=use_cache,
+                       progress=progress, **scorer_options)
     results: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
         "system": system,
