@@ -132,6 +132,11 @@ def build_chexbert_checkpoint(out_file: str | Path, bert_dir: str | Path, seed: 
     config = BertConfig.from_pretrained(str(bert_dir))
     torch.manual_seed(seed)
     bert = BertModel(config, add_pooling_layer=True)
+    if config.hidden_size < 768:  # tiny: wider random weights, so different reports get different [CLS] states
+        gen = torch.Generator().manual_seed(seed + 2)
+        for name, param in bert.named_parameters():
+            if param.dim() == 2:
+                param.data = torch.randn(param.shape, generator=gen) * 0.25
     heads = [torch.nn.Linear(config.hidden_size, 4) for _ in range(13)] + [torch.nn.Linear(config.hidden_size, 2)]
     state = {f"module.bert.{k}": v for k, v in bert.state_dict().items()}
     if config.hidden_size < 768:  # tiny: bigger head weights, so all four classes occur
