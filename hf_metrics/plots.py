@@ -158,12 +158,20 @@ def plots_for_result(result: Mapping[str, Any], out_dir: str | Path) -> list[Pat
     """The figures one result supports, into ``out_dir/plots``."""
     out = Path(out_dir) / "plots"
     written = metric_bars([result], out / "metrics")
-    displays = {m: e.get("display", m) for m, e in result["metrics"].items()}
+    # per-study values of a reciprocal metric are the raw quantity (RadCliQ-v1, not 1/RadCliQ-v1)
+    displays = {m: _per_study_display(m, e) for m, e in result["metrics"].items()}
     written += normal_abnormal(result, out / "normal_abnormal") or []
     corr = (result.get("analyses") or {}).get("correlation")
     if corr:
         written += correlation_heatmap(corr, out / "correlation_studies", displays)
     return written
+
+
+def _per_study_display(metric: str, entry: Mapping[str, Any]) -> str:
+    display = entry.get("display", metric)
+    if entry.get("reported_as") == "reciprocal_mean" and display.startswith("1/"):
+        return f"{display[2:]} (lower is better)"
+    return display
 
 
 def plots_for_systems(results: Sequence[Mapping[str, Any]], out_dir: str | Path) -> list[Path]:
