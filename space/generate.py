@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from rexrank.errors import InputError, ModelUnavailableError, describe_ids
 
@@ -132,19 +132,21 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
                      manifest: str | os.PathLike | None = None, batch_size: int = 8, device: str | None = None,
                      max_new_tokens: int = 256, adapter: str | None = None, limit: int | None = None,
                      prompt: str | None = None, canary: bool = True, progress: bool = True,
+                     allowlist: Mapping[str, Any] | None = None,
                      adapter_options: dict[str, Any] | None = None) -> GenerationSummary:
     """Generate ``section`` reports for the ``dataset``/``split`` test set with ``model``; resumable.
 
     ``model`` is ``repo``, ``repo@revision`` or a local folder. Writes the ReXrank predictions
     JSON to ``out`` when every study is done (failed studies are left out and listed), and the
-    progress/record sidecar ``<out>.progress.json`` after every batch.
+    progress/record sidecar ``<out>.progress.json`` after every batch. ``allowlist`` replaces
+    the reviewed remote-code allowlist (tests, private deployments).
     """
     from hf_datasets.tracks import load_track
     from space.adapters import choose_adapter, load_adapter
 
     started = time.monotonic()
     out = Path(out)
-    choice = choose_adapter(model, adapter=adapter)  # refuses before any weight download
+    choice = choose_adapter(model, adapter=adapter, allowlist=allowlist)  # refuses before any weight download
     track = load_track(dataset, section, split=split, manifest=manifest)
     studies = track.studies[:limit] if limit else track.studies
     if data_dir is None:
@@ -156,8 +158,11 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
     from hf_metrics.models import default_dtype, pick_device
 
     device = pick_device(device)
+    options = dict(adapter_options or {})
+    if choice.name == "remote-code" and allowlist is not None:
+        options["allowlist"] = allowlist
     runner_adapter = load_adapter(choice, section=section, device=device, dtype=default_dtype(device, half=True),
-                                  max_new_tokens=max_new_tokens, prompt=prompt, **(adapter_options or {}))
+                                  max_new_tokens=max_new_tokens, prompt=prompt, **options)
     described = runner_adapter.describe()
     identity = {"dataset": dataset, "split": split, "section": section, "manifest_sha256": track.manifest_sha256,
                 "repo_id": choice.repo_id, "revision": choice.revision, "adapter": choice.name,

@@ -56,6 +56,10 @@ def read_config(model: str, revision: str | None = None) -> tuple[dict[str, Any]
 
     try:
         file = Path(hf_hub_download(model, "config.json", revision=revision or "main"))
+    except LocalEntryNotFoundError as err:
+        raise ModelUnavailableError(
+            f"{model}@{revision or 'main'}: config.json is not in the local HuggingFace cache and the Hub "
+            f"cannot be reached (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})") from err
     except GatedRepoError as err:
         raise ModelUnavailableError(f"{model} is gated: accept its terms on the Hub and set HF_TOKEN") from err
     except (RepositoryNotFoundError, RevisionNotFoundError) as err:
@@ -63,10 +67,6 @@ def read_config(model: str, revision: str | None = None) -> tuple[dict[str, Any]
     except EntryNotFoundError as err:
         raise ModelUnavailableError(f"{model} has no config.json, so it is not a transformers model we can run. "
                                     f"{INSTEAD}.") from err
-    except LocalEntryNotFoundError as err:
-        raise ModelUnavailableError(
-            f"{model}@{revision or 'main'}: config.json is not in the local HuggingFace cache and the Hub "
-            f"cannot be reached (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})") from err
     resolved = file.parent.name if file.parent.parent.name == "snapshots" else (revision or "main")
     return json.loads(file.read_text()), model, resolved
 
