@@ -1,0 +1,36 @@
+"""ReXrank BLEU-2 (an `evaluate` module; the scorer is the registry's ``bleu2``, see README.md)."""
+
+from hf_metrics import evaluate_module
+
+_DESCRIPTION = """BLEU-2 of generated chest X-ray reports as the ReXrank leaderboard computes it (CXR-Report-Metric with fast-bleu 0.0.90): sentence-level BLEU with bigram weights, one value per study."""
+
+_CITATION = """@inproceedings{papineni2002bleu,
+  title={BLEU: a method for automatic evaluation of machine translation},
+  author={Papineni, Kishore and Roukos, Salim and Ward, Todd and Zhu, Wei-Jing},
+  booktitle={ACL},
+  year={2002}
+}
+
+@article{yu2023evaluating,
+  title={Evaluating progress in automatic chest X-ray radiology report generation},
+  author={Yu, Feiyang and Endo, Mark and Krishnan, Rayan and Pan, Ian and Tsai, Andy and Reis, Eduardo Pontes and Fonseca, Eduardo Kaiser Ururahy Nunes and Lee, Henrique Min Ho and Abad, Zahra Shakeri Hossein and Ng, Andrew Y. and Langlotz, Curtis P. and Venugopal, Vasantha Kumar and Rajpurkar, Pranav},
+  journal={Patterns},
+  volume={4},
+  number={9},
+  year={2023}
+}
+
+@article{zhang2024rexrank,
+  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
+  journal={arXiv preprint arXiv:2411.15122},
+  year={2024}
+}"""
+
+
+class RexrankBleu2(evaluate_module.ScorerMetric):
+    """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
+
+    metric_name = "bleu2"
+    description = _DESCRIPTION
+    citation = _CITATION

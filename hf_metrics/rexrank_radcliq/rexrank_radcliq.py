@@ -1,0 +1,36 @@
+"""ReXrank RadCliQ (an `evaluate` module; the scorer is the registry's ``radcliq``, see README.md)."""
+
+from hf_metrics import evaluate_module
+
+_DESCRIPTION = """RadCliQ-v1 (and v0): CXR-Report-Metric's linear composite of RadGraph F1, BERTScore, SembScore and BLEU-2 per study; the ReXrank leaderboard reports 1 / mean RadCliQ-v1."""
+
+_CITATION = """@inproceedings{jain2021radgraph,
+  title={RadGraph: Extracting Clinical Entities and Relations from Radiology Reports},
+  author={Jain, Saahil and Agrawal, Ashwin and Saporta, Adriel and Truong, Steven QH and Duong, Du Nguyen and Bui, Tan and Chambon, Pierre and Zhang, Yuhao and Lungren, Matthew P. and Ng, Andrew Y. and Langlotz, Curtis P. and Rajpurkar, Pranav},
+  booktitle={NeurIPS Datasets and Benchmarks},
+  year={2021}
+}
+
+@article{yu2023evaluating,
+  title={Evaluating progress in automatic chest X-ray radiology report generation},
+  author={Yu, Feiyang and Endo, Mark and Krishnan, Rayan and Pan, Ian and Tsai, Andy and Reis, Eduardo Pontes and Fonseca, Eduardo Kaiser Ururahy Nunes and Lee, Henrique Min Ho and Abad, Zahra Shakeri Hossein and Ng, Andrew Y. and Langlotz, Curtis P. and Venugopal, Vasantha Kumar and Rajpurkar, Pranav},
+  journal={Patterns},
+  volume={4},
+  number={9},
+  year={2023}
+}
+
+@article{zhang2024rexrank,
+  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
+  journal={arXiv preprint arXiv:2411.15122},
+  year={2024}
+}"""
+
+
+class RexrankRadcliq(evaluate_module.ScorerMetric):
+    """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
+
+    metric_name = "radcliq"
+    description = _DESCRIPTION
+    citation = _CITATION

@@ -1,0 +1,36 @@
+"""ReXrank SembScore (an `evaluate` module; the scorer is the registry's ``semb_score``, see README.md)."""
+
+from hf_metrics import evaluate_module
+
+_DESCRIPTION = """SembScore: cosine similarity of CheXbert [CLS] embeddings of a generated and a reference chest X-ray report, as CXR-Report-Metric computes it for ReXrank."""
+
+_CITATION = """@inproceedings{smit2020chexbert,
+  title={CheXbert: Combining Automatic Labelers and Expert Annotations for Accurate Radiology Report Labeling Using BERT},
+  author={Smit, Akshay and Jain, Saahil and Rajpurkar, Pranav and Pareek, Anuj and Ng, Andrew Y. and Lungren, Matthew P.},
+  booktitle={EMNLP},
+  year={2020}
+}
+
+@article{yu2023evaluating,
+  title={Evaluating progress in automatic chest X-ray radiology report generation},
+  author={Yu, Feiyang and Endo, Mark and Krishnan, Rayan and Pan, Ian and Tsai, Andy and Reis, Eduardo Pontes and Fonseca, Eduardo Kaiser Ururahy Nunes and Lee, Henrique Min Ho and Abad, Zahra Shakeri Hossein and Ng, Andrew Y. and Langlotz, Curtis P. and Venugopal, Vasantha Kumar and Rajpurkar, Pranav},
+  journal={Patterns},
+  volume={4},
+  number={9},
+  year={2023}
+}
+
+@article{zhang2024rexrank,
+  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
+  journal={arXiv preprint arXiv:2411.15122},
+  year={2024}
+}"""
+
+
+class RexrankSembscore(evaluate_module.ScorerMetric):
+    """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
+
+    metric_name = "semb_score"
+    description = _DESCRIPTION
+    citation = _CITATION
