@@ -66,6 +66,7 @@ class AppSettings:
 
 
 def leaderboard_view(store: Store, dataset: str, track: str, metric: str):
+    """The table of one test set × track, and the top systems on ``metric`` for the plot."""
     frame = lb.leaderboard(store, dataset, track)
     header = METRICS[metric].display if metric in METRICS else metric
     top = lb.top_systems(frame, header) if header in frame else None
@@ -152,16 +153,17 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
             with gr.Tab("Leaderboard", id="leaderboard"):
                 with gr.Row():
                     dataset = gr.Dropdown([(lb.DATASET_LABELS[d], d) for d in DATASETS], value="mimic_cxr",
-                                          label="Test set")
+                                          label="Test set", elem_id="testset-dropdown")
                     track = gr.Radio([(lb.TRACK_LABELS[t], t) for t in TRACKS], value="findings", label="Track")
-                    metric = gr.Dropdown(metric_choices, value="radcliq", label="Plot metric")
+                    metric = gr.Dropdown(metric_choices, value="radcliq", label="Plot metric", elem_id="plot-metric")
                     refresh = gr.Button("Refresh", size="sm")
                 table = gr.Dataframe(label="Leaderboard (click a column to sort)", interactive=False, wrap=True,
                                      show_search="search", datatype="markdown", max_height=640,
                                      elem_id="leaderboard-table")
                 gr.Markdown(f"*{lb.OURS}*: evaluated by this Space's worker (± is the 95% CI half-width). "
-                            f"*{lb.PUBLISHED}*: the official tables.", elem_classes="state-note")
-                plot = gr.BarPlot(x="system", y="value", color="source", title="Top systems", sort="-y",
+                            f"*{lb.PUBLISHED}*: the official ReXrank tables. *(custom test set)*: scored on a local "
+                            "manifest that is not the pinned official one, so not comparable.", elem_classes="state-note")
+                plot = gr.BarPlot(x="system", y="value", title="Top systems (★ evaluated here)", sort="-y", y_lim=[0, None],
                                   x_label_angle=-30, height=360)
 
                 def show(test_set, track, plot_metric):

@@ -26,7 +26,8 @@ TRACK_LABELS = {"findings": "Findings", "findings_impression": "Findings + Impre
 DATASET_LABELS = {"mimic_cxr": "MIMIC-CXR", "iu_xray": "IU-Xray", "chexpert_plus": "CheXpert Plus",
                   "rexgradient": "ReXGradient"}
 OURS = "evaluated here"
-PUBLISHED = "published (ReXrank)"
+OURS_CUSTOM = f"{OURS} (custom test set)"
+PUBLISHED = "published"
 
 
 def published_stem(dataset: str, track: str) -> str:
@@ -113,7 +114,7 @@ def our_rows(results: Iterable[dict], dataset: str, track: str) -> list[dict[str
             "institution": request.get("submitter") or "",
             "date": (request.get("submitted_at") or "")[:10],
             "url": f"https://huggingface.co/{model}" + (f"/tree/{revision}" if revision else "") if model else "",
-            "source": OURS if _official_manifest(record) else f"{OURS} (custom manifest: not comparable)",
+            "source": OURS if _official_manifest(record) else OURS_CUSTOM,
             "request_id": request.get("id"),
             "values": {n: float(m["value"]) if m.get("value") is not None else math.nan for n, m in metrics.items()},
             "ci": {n: m.get("ci") for n, m in metrics.items() if m.get("ci")},
@@ -139,15 +140,15 @@ def _link(name: str, url: str) -> str:
 
 
 def table(rows: list[dict[str, Any]]):
-    """The leaderboard DataFrame: model (linked), institution, date, each metric (and its ±CI
-    half-width where we computed one), source. Sorted by 1/RadCliQ-v1 (NaN last)."""
+    """The leaderboard DataFrame: model (linked), source (published or evaluated here),
+    institution, date, each metric (and its ±CI half-width where we computed one). Sorted by 1/RadCliQ-v1 (NaN last)."""
     import pandas as pd
 
     columns = metric_columns()
     with_ci = [name for name, _ in columns if any(r["ci"].get(name) for r in rows)]
     records = []
     for row in rows:
-        record: dict[str, Any] = {"Model": _link(row["model"], row.get("url", "")),
+        record: dict[str, Any] = {"Model": _link(row["model"], row.get("url", "")), "Source": row["source"],
                                   "Institution": row["institution"], "Date": row["date"]}
         for name, header in columns:
             value = row["values"].get(name, math.nan)
@@ -155,14 +156,12 @@ def table(rows: list[dict[str, Any]]):
             if name in with_ci:
                 ci = row["ci"].get(name)
                 record[f"{header} ±"] = round((ci[1] - ci[0]) / 2, 4) if ci and None not in ci else None
-        record["Source"] = row["source"]
         records.append(record)
-    order = [c for c in ["Model", "Institution", "Date"]]
+    order = ["Model", "Source", "Institution", "Date"]
     for name, header in columns:
         order.append(header)
         if name in with_ci:
             order.append(f"{header} ±")
-    order.append("Source")
     frame = pd.DataFrame.from_records(records, columns=order)
     sort_key = METRICS["radcliq"].display
     if sort_key in frame:
@@ -181,5 +180,7 @@ def top_systems(frame, metric_header: str, k: int = 10):
     import pandas as pd
 
     plain = frame["Model"].str.replace(r"^\[(.*)\]\(.*\)$", r"\1", regex=True)
+    ours = frame["Source"].str.startswith(OURS)
+    plain = plain.where(~ours, plain + " ★")
     data = pd.DataFrame({"system": plain, "value": frame[metric_header], "source": frame["Source"]}).dropna()
     return data.sort_values("value", ascending=False).head(k).reset_index(drop=True)

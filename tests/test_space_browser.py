@@ -1,0 +1,65 @@
+"""The Space in headless Chromium: load the page, submit a predictions file, see the new row.
+
+Chromium is Debian's (`apt-get install chromium`, done by scripts/setup.sh --dev); Playwright's
+own browser download does not work offline. The screenshot lands in test-artifacts/space.png.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.mark.browser
+def test_browser_loads_submits_and_sees_the_new_row(space_server, small_iu_predictions, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    assert Path(CHROMIUM).is_file(), "install Debian's chromium: scripts/setup.sh --dev"
+    preds = json.loads(small_iu_predictions.read_text())
+    for entry in preds.values():  # a different system from the gradio_client test's
+        entry["model_prediction"] = entry["model_prediction"].upper()
+    upload = tmp_path / "browser_predictions.json"
+    upload.write_text(json.dumps(preds))
+    shot = ROOT / "test-artifacts" / "space.png"
+    shot.parent.mkdir(exist_ok=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(space_server.url)
+            expect(page.get_by_text("A public leaderboard for AI-generated chest X-ray reports")).to_be_visible(
+                timeout=30_000)
+            expect(page.locator("#leaderboard-table")).to_contain_text("CheXpertPlus", timeout=30_000)
+
+            page.get_by_role("tab", name="Submit").click()
+            page.locator("#predictions-upload input[type=file]").set_input_files(str(upload))
+            expect(page.locator("#predictions-upload")).to_contain_text("browser_predictions.json", timeout=30_000)
+            page.locator("#system-name textarea, #system-name input").first.fill("BrowserBot")
+            page.locator("#submit-button").click()
+            expect(page.locator("#submit-status")).to_contain_text("queued", timeout=30_000)
+
+            page.get_by_role("tab", name="Queue").click()
+            row = page.locator("#queue-table tr", has_text="BrowserBot")
+            expect(row).to_contain_text("FINISHED", timeout=90_000)
+
+            page.get_by_role("tab", name="Leaderboard").click()
+            page.locator("#testset-dropdown input").click()
+            page.get_by_role("option", name="IU-Xray").click()
+            table = page.locator("#leaderboard-table")
+            expect(page.locator("#testset-dropdown input")).to_have_value("IU-Xray")
+            page.locator("#plot-metric input").click()
+            page.get_by_role("option", name="BLEU-2").click()
+            table.get_by_role("textbox").first.fill("Bot")  # the table's search box
+            expect(table.locator("tr", has_text="BrowserBot")).to_contain_text("evaluated here", timeout=30_000)
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10_000
