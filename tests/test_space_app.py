@@ -205,3 +205,16 @@ def test_gradio_client_submits_a_file_watches_it_finish_and_reads_the_leaderboar
     texts = [space_server.log.read_bytes()] + [p.read_bytes() for p in space_server.store_dir.rglob("*") if p.is_file()]
     for value in space_server.secrets.values():
         assert not any(value.encode() in t for t in texts), "a planted secret leaked"
+
+
+def test_the_space_folder_can_be_pushed_as_a_hub_space():
+    import gradio
+    import yaml
+
+    root = Path(__file__).resolve().parents[1] / "space"
+    text = (root / "README.md").read_text()
+    header = yaml.safe_load(text.split("---")[1])
+    assert header["sdk"] == "gradio" and header["hf_oauth"] is True
+    assert (root / header["app_file"]).is_file()
+    assert header["sdk_version"].split(".")[0] == gradio.__version__.split(".")[0]
+    assert "rexrank[space]" in (root / "requirements.txt").read_text()
