@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if args.push_to_hub and args.data_dir and args.config in export.CREDENTIALED and not args.private:
         raise InputError(f"{args.config} images need credentialed access; they would be embedded in the shards. "
                          "Push them only to a private repo (--private), or build without --data-dir")
+    if args.push_to_hub:
+        export.hub_token()  # fail before the build, not after it
     counts = export.build(args.config, args.out, manifest_files=files, data_dir=args.data_dir,
                           max_shard_size=args.max_shard_size)
     for split, n in counts.items():

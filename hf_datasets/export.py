@@ -141,17 +141,22 @@ def _config_order(name: str) -> tuple[int, str]:
 
 # --------------------------------------------------------------------------- Hub
 
+def hub_token() -> str:
+    """The write token, from ``HF_TOKEN`` only (never a saved login, never logged)."""
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise InputError("pushing to the Hub needs a write token in the HF_TOKEN environment variable "
+                         "(create one at https://huggingface.co/settings/tokens); it is never read from elsewhere")
+    return token
+
+
 def push(out_dir: str | os.PathLike, repo_id: str, *, private: bool = False, commit_message: str | None = None,
          endpoint: str | None = None) -> str:
     """Upload ``out_dir`` to the dataset repo ``repo_id``; the token comes from ``HF_TOKEN`` only.
     ``endpoint`` defaults to ``HF_ENDPOINT`` / the public Hub."""
     from huggingface_hub import HfApi
 
-    token = os.environ.get("HF_TOKEN")
-    if not token:
-        raise InputError("pushing to the Hub needs a write token in the HF_TOKEN environment variable "
-                         "(create one at https://huggingface.co/settings/tokens); it is never read from elsewhere")
-    api = HfApi(endpoint=endpoint, token=token)
+    api = HfApi(endpoint=endpoint, token=hub_token())
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset",
                                commit_message=commit_message or "ReXrank test sets: parquet shards and dataset card")

@@ -121,16 +121,20 @@ def _claimed_format(format: str | None, name: str) -> str | None:
 
 
 def _sniff(text: str) -> str:
+    """The format of an unnamed file: ``[`` JSON; ``{`` JSON, or JSON Lines when there are several
+    object lines (or one line that is a ``{"study_id", "report"}`` record); else CSV."""
     head = text.lstrip()
     if head.startswith("["):
         return "json"
     if head.startswith("{"):
-        first_line = head.split("\n", 1)[0].strip()
+        lines = [line for line in head.split("\n") if line.strip()]
         try:
-            json.loads(first_line)
-            return "jsonl" if first_line != head.strip() else "json"
-        except ValueError:
+            first = json.loads(lines[0])
+        except (ValueError, RecursionError):
             return "json"
+        if len(lines) > 1:
+            return "jsonl"
+        return "jsonl" if isinstance(first, dict) and set(first) == {"study_id", "report"} else "json"
     return "csv"
 
 
@@ -159,8 +163,10 @@ def _short(err: Exception) -> str:
 
 def _json_entries(value: Any, name: str) -> tuple[list[Entry], list[str]]:
     if isinstance(value, _Pairs):
-        dict_values = sum(isinstance(v, _Pairs) for _, v in value)
-        if value and dict_values * 2 >= len(value):  # ReXrank's own file: {id: {..., model_prediction}}
+        # ReXrank's own file, {id: {..., "model_prediction": text}}: some entry has that field, or
+        # every entry is an object (a test-set JSON whose predictions were never added).
+        if value and (any(_field(v, "model_prediction") is not _ABSENT for _, v in value)
+                      or all(isinstance(v, _Pairs) for _, v in value)):
             entries, malformed = [], []
             for study_id, entry in value:
                 prediction = _field(entry, "model_prediction")

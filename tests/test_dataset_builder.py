@@ -1,0 +1,201 @@
+"""The datasets builder, the parquet export + card, and `rexrank data build`, loaded back with
+plain `datasets.load_dataset` (datasets 5.x, no loading script)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from PIL import Image
+
+from hf_datasets import export
+from hf_datasets.export import split_card
+from hf_datasets.tracks import load_track
+from rexrank.cli import main as rexrank_main
+from rexrank.errors import InputError
+
+NAN = float("nan")
+
+# A MIMIC-CXR-shaped manifest: leading-slash paths, a NaN impression, a "nan" findings, free views.
+STUDIES = {
+    "50000001": {"image_path": ["/p10/p1/s50000001/a.png", "/p10/p1/s50000001/b.png"],
+                 "key_image_path": "/p10/p1/s50000001/b.png", "frontal_lateral": ["lateral", "antero-posterior"],
+                 "section_findings": "Lungs clear.", "section_impression": NAN,
+                 "report": "Findings: Lungs clear. Impression: None.", "subject_id": 1,
+                 "context": "Age:50-60.Gender:F.Indication: Cough.", "split": "test"},
+    "50000002": {"image_path": ["/p10/p2/s50000002/c.png"], "key_image_path": "/p10/p2/s50000002/c.png",
+                 "frontal_lateral": ["postero-anterior"], "section_findings": "nan",
+                 "section_impression": "No acute process.", "report": "Findings: None. Impression: No acute process.",
+                 "subject_id": 2, "context": "", "split": "test"},
+}
+COLOURS = {"p10/p1/s50000001/a.png": ((8, 6), 10), "p10/p1/s50000001/b.png": ((5, 7), 200),
+           "p10/p2/s50000002/c.png": ((4, 4), 77)}
+
+
+@pytest.fixture
+def mimic_like(tmp_path):
+    """(manifest file, image root) with small grey PNGs the test can recognise by size and value."""
+    manifest = tmp_path / "mimic.json"
+    manifest.write_text(json.dumps(STUDIES, allow_nan=True))
+    root = tmp_path / "files"
+    for rel, (size, value) in COLOURS.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("L", size, color=value).save(root / rel)
+    return manifest, root
+
+
+def load(path, config, split="test"):
+    from datasets import load_dataset
+
+    return load_dataset(str(path), config, split=split)
+
+
+def test_images_decode_through_load_dataset_on_the_built_parquet(tmp_path, mimic_like):
+    manifest, root = mimic_like
+    out = tmp_path / "out"
+    assert export.build("mimic_cxr", out, manifest_files={"test": manifest}, data_dir=root) == {"test": 2}
+    ds = load(out, "mimic_cxr")
+    assert len(ds) == 2
+    first = ds[0]
+    assert first["study_id"] == "50000001" and first["subject_id"] == "1"
+    assert first["image_paths"] == ["p10/p1/s50000001/a.png", "p10/p1/s50000001/b.png"]
+    assert first["views"] == ["lateral", "frontal"]
+    assert first["findings"] == "Lungs clear." and first["impression"] is None
+    assert (first["age"], first["sex"], first["indication"]) == ("50-60", "F", "Cough.")
+    assert [(im.size, im.getpixel((0, 0))) for im in first["images"]] == [((8, 6), 10), ((5, 7), 200)]
+    assert (first["key_image"].size, first["key_image"].getpixel((1, 1))) == ((5, 7), 200)
+    assert first["key_image_path"] == "p10/p1/s50000001/b.png"
+    second = ds[1]
+    assert second["findings"] is None and second["impression"] == "No acute process."
+    assert [im.size for im in second["images"]] == [(4, 4)]
+    # The shards carry the bytes: the image root can go away.
+    for rel in COLOURS:
+        (root / rel).unlink()
+    assert load(out, "mimic_cxr")[1]["key_image"].getpixel((0, 0)) == 77
+
+
+def test_without_an_image_root_rows_load_with_paths_only(tmp_path, mimic_like):
+    manifest, _ = mimic_like
+    out = tmp_path / "out"
+    export.build("mimic_cxr", out, manifest_files={"test": manifest})
+    ds = load(out, "mimic_cxr")
+    assert ds[0]["images"] is None and ds[0]["key_image"] is None
+    assert ds[0]["image_paths"] == ["p10/p1/s50000001/a.png", "p10/p1/s50000001/b.png"]
+    assert ds["report"] == [s["report"] for s in STUDIES.values()]
+
+
+def test_a_missing_image_names_the_study_and_path(tmp_path, mimic_like):
+    manifest, root = mimic_like
+    (root / "p10/p2/s50000002/c.png").unlink()
+    with pytest.raises(InputError, match=r"study '50000002': image 'p10/p2/s50000002/c.png' is not under the image root"):
+        export.build("mimic_cxr", tmp_path / "out", manifest_files={"test": manifest}, data_dir=root)
+    assert not (tmp_path / "out" / "mimic_cxr").exists()  # nothing half-written
+
+
+def test_a_malformed_manifest_stops_the_build_with_the_users_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"50000001": {"image_path": "/p10/x.png", "section_findings": "a",
+                                            "section_impression": "b", "report": "c"}}))
+    with pytest.raises(InputError, match=r"study '50000001', field 'image_path'"):
+        export.build("mimic_cxr", tmp_path / "out", manifest_files={"test": bad})
+
+
+def test_configs_built_into_one_folder_share_one_card(tmp_path, mimic_like):
+    manifest, _ = mimic_like
+    out = tmp_path / "out"
+    assert export.build("iu_xray", out) == {"test": 590, "validation": 296}
+    export.build("mimic_cxr", out, manifest_files={"test": manifest})
+    export.build("iu_xray", out, manifest_files={"test": None})  # rebuild one split: the other stays
+    header, body = split_card((out / "README.md").read_text())
+    assert header["configs"] == [
+        {"config_name": "mimic_cxr", "data_files": [{"split": "test", "path": "mimic_cxr/test-*.parquet"}]},
+        {"config_name": "iu_xray", "data_files": [{"split": "test", "path": "iu_xray/test-*.parquet"},
+                                                  {"split": "validation", "path": "iu_xray/validation-*.parquet"}]},
+    ]
+    info = {i["config_name"]: i for i in header["dataset_info"]}
+    assert [(s["name"], s["num_examples"]) for s in info["iu_xray"]["splits"]] == [("test", 590), ("validation", 296)]
+    assert {f["name"] for f in info["mimic_cxr"]["features"]} >= {"images", "key_image", "subject_id", "findings"}
+    assert header["task_categories"] == ["image-to-text"] and "chest-x-ray" in header["tags"]
+    assert "## Citation" in body and "zhang2024rexrank" in body
+    assert len(load(out, "iu_xray", "validation")) == 296
+    assert len(load(out, "mimic_cxr")) == 2
+
+
+def test_cli_builds_iu_xray_offline_from_the_seeded_asset(tmp_path, capsys):
+    out = tmp_path / "rexrank"
+    assert rexrank_main(["data", "build", "iu_xray", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "iu_xray\ttest\t590 studies" in printed and "iu_xray\tvalidation\t296 studies" in printed
+    test = load(out, "iu_xray", "test")
+    assert len(test) == 590 and len(load(out, "iu_xray", "validation")) == 296
+    findings = load_track("iu_xray", "findings")
+    assert test["study_id"] == findings.study_ids and test["findings"] == findings.references
+    assert sorted(p.name for p in (out / "iu_xray").iterdir()) == ["test-00000-of-00001.parquet",
+                                                                  "validation-00000-of-00001.parquet"]
+
+
+def test_cli_manifest_and_split_options(tmp_path, iu_manifests, capsys):
+    out = tmp_path / "rexrank"
+    args = ["data", "build", "iu_xray", "--manifest", f"validation={iu_manifests['validation']}", "--out", str(out)]
+    assert rexrank_main(args) == 0
+    assert "iu_xray\tvalidation\t296 studies" in capsys.readouterr().out
+    assert [c["data_files"] for c in split_card((out / "README.md").read_text())[0]["configs"]] == [
+        [{"split": "validation", "path": "iu_xray/validation-*.parquet"}]]
+
+
+def test_cli_errors_are_clean(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR):
+        assert rexrank_main(["data", "build", "rexgradient", "--out", str(tmp_path / "o")]) == 2
+    assert "no public manifest" in caplog.text and "--manifest FILE" in caplog.text
+    with caplog.at_level(logging.ERROR):
+        assert rexrank_main(["data", "build", "chexpert_plus", "--split", "validation", "--out", str(tmp_path / "o")]) == 2
+    assert "'chexpert_plus' has no split 'validation'" in caplog.text
+
+
+def test_push_uploads_the_folder_with_the_environment_token(tmp_path, fake_hub, monkeypatch, capsys):
+    import huggingface_hub.constants
+    from huggingface_hub import DatasetCard, HfApi
+
+    endpoint, hub = fake_hub
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    validated = []
+
+    def validate_yaml(self, content, *, repo_type=None, token=None):
+        # The fake Hub has no /api/validate-yaml: check the card the way `datasets` reads it instead.
+        from datasets.info import DatasetInfosDict
+        from datasets.utils.metadata import MetadataConfigs
+
+        data = DatasetCard(content).data
+        assert set(MetadataConfigs.from_dataset_card_data(data)) == {"iu_xray"}
+        assert DatasetInfosDict.from_dataset_card_data(data)["iu_xray"].splits["test"].num_examples == 590
+        validated.append(repo_type)
+
+    monkeypatch.setattr(HfApi, "_validate_yaml", validate_yaml)
+    out = tmp_path / "rexrank"
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    assert rexrank_main(["data", "build", "iu_xray", "--split", "test", "--out", str(out),
+                         "--push-to-hub", "someone/rexrank"]) == 2  # no token: refused before building
+    assert hub.repos == {} and not out.exists()
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    assert rexrank_main(["data", "build", "iu_xray", "--split", "test", "--out", str(out),
+                         "--push-to-hub", "someone/rexrank"]) == 0
+    assert "hf_secret_value_123" not in capsys.readouterr().out
+    _, files = hub.commit_at("dataset", "someone/rexrank", "main")
+    assert {"README.md", "iu_xray/test-00000-of-00001.parquet"} <= set(files)
+    assert files["iu_xray/test-00000-of-00001.parquet"] == (out / "iu_xray/test-00000-of-00001.parquet").read_bytes()
+    assert "Bearer hf_secret_value_123" in hub.authorizations and validated == ["dataset"]
+    import pyarrow.parquet as pq
+
+    assert pq.read_table(io.BytesIO(files["iu_xray/test-00000-of-00001.parquet"])).num_rows == 590
+
+
+def test_credentialed_images_are_never_pushed_publicly(tmp_path, mimic_like, caplog):
+    manifest, root = mimic_like
+    args = ["data", "build", "mimic_cxr", "--manifest", str(manifest), "--data-dir", str(root),
+            "--out", str(tmp_path / "o"), "--push-to-hub", "someone/mimic"]
+    with caplog.at_level(logging.ERROR):
+        assert rexrank_main(args) == 2
+    assert "credentialed access" in caplog.text and "--private" in caplog.text
+    assert not (tmp_path / "o").exists()
