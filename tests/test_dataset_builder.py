@@ -199,3 +199,36 @@ def test_credentialed_images_are_never_pushed_publicly(tmp_path, mimic_like, cap
         assert rexrank_main(args) == 2
     assert "credentialed access" in caplog.text and "--private" in caplog.text
     assert not (tmp_path / "o").exists()
+
+
+def test_large_builds_are_sharded_and_rebuilds_replace_old_shards(tmp_path):
+    out = tmp_path / "out"
+    export.build("iu_xray", out, max_shard_size=100_000)
+    shards = sorted(p.name for p in (out / "iu_xray").iterdir())
+    assert shards == ["test-00000-of-00003.parquet", "test-00001-of-00003.parquet", "test-00002-of-00003.parquet",
+                      "validation-00000-of-00002.parquet", "validation-00001-of-00002.parquet"]
+    assert len(load(out, "iu_xray")) == 590 and len(load(out, "iu_xray", "validation")) == 296
+    export.build("iu_xray", out, manifest_files={"test": None})
+    assert sorted(p.name for p in (out / "iu_xray").glob("test-*")) == ["test-00000-of-00001.parquet"]
+    assert len(load(out, "iu_xray")) == 590
+
+
+def test_the_card_template_matches_the_builder():
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard
+
+    from hf_datasets.manifests import CONFIGS
+    from hf_datasets.rexrank.rexrank import features_for
+
+    card = DatasetCard(export.CARD_TEMPLATE.read_text(encoding="utf-8"))
+    assert list(MetadataConfigs.from_dataset_card_data(card.data)) == list(CONFIGS)
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    for config in CONFIGS:
+        assert infos[config].features == features_for(config), config
+    assert {c: {s: i.num_examples for s, i in infos[c].splits.items()} for c in CONFIGS} == {
+        "mimic_cxr": {"test": 2347}, "iu_xray": {"test": 590, "validation": 296},
+        "chexpert_plus": {"test": 200}, "rexgradient": {"test": 10000}}
+    for section in ("## Dataset Summary", "## Supported Tasks and Leaderboards", "## Dataset Structure",
+                    "## Access to the images", "## Considerations for Using the Data", "## Citation"):
+        assert section in card.text

@@ -1,0 +1,1 @@
+"""The ReXrank datasets builder (``rexrank.py``) and its dataset card (``README.md``)."""
