@@ -226,9 +226,9 @@ def test_the_card_template_matches_the_builder():
     infos = DatasetInfosDict.from_dataset_card_data(card.data)
     for config in CONFIGS:
         assert infos[config].features == features_for(config), config
-    assert {c: {s: i.num_examples for s, i in infos[c].splits.items()} for c in CONFIGS} == {
-        "mimic_cxr": {"test": 2347}, "iu_xray": {"test": 590, "validation": 296},
-        "chexpert_plus": {"test": 200}, "rexgradient": {"test": 10000}}
+    # No split sizes in the template: datasets<4 would verify them against a script run that
+    # builds one split or a private manifest of another size. Exports record the real ones.
+    assert all(not infos[c].splits for c in CONFIGS)
     for section in ("## Dataset Summary", "## Supported Tasks and Leaderboards", "## Dataset Structure",
                     "## Access to the images", "## Considerations for Using the Data", "## Citation"):
         assert section in card.text

@@ -42,14 +42,18 @@ _VERSION = datasets.Version("1.0.0")
 SPLIT_NAMES = {"test": datasets.Split.TEST, "validation": datasets.Split.VALIDATION}
 
 
+# datasets>=4 has List; datasets<4 (which runs this file as a loading script) has Sequence.
+_List = getattr(datasets, "List", None) or datasets.Sequence
+
+
 def features_for(config: str) -> datasets.Features:
     """The columns of ``config``: the common ones (DESIGN.md §3) plus that test set's extras."""
     text = datasets.Value("string")
     columns = {
         "study_id": text,
-        "images": datasets.List(datasets.Image()),
-        "image_paths": datasets.List(text),
-        "views": datasets.List(text),
+        "images": _List(datasets.Image()),
+        "image_paths": _List(text),
+        "views": _List(text),
         "key_image": datasets.Image(),
         "key_image_path": text,
         "indication": text,
@@ -60,7 +64,7 @@ def features_for(config: str) -> datasets.Features:
         "impression": text,
         "report": text,
     }
-    extras = {"subject_id": text, "site": text, "clinical_history": text, "ap_pa": datasets.List(text),
+    extras = {"subject_id": text, "site": text, "clinical_history": text, "ap_pa": _List(text),
               "race": text, "ethnicity": text}
     columns.update({name: extras[name] for name in manifests.EXTRA_FIELDS[config]})
     return datasets.Features(columns)
