@@ -29,7 +29,9 @@ PUBMEDBERT = ModelRef("microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-full
                       ("config.json", "vocab.txt", "tokenizer_config.json"))
 RATE_NER = ModelRef("Angelakeke/RaTE-NER-Deberta", "main")
 BIOLORD = ModelRef("FremyCompany/BioLORD-2023-C", "main")
-GREEN_MODEL = ModelRef("StanfordAIMI/GREEN-RadLlama2-7b", "main", trust_remote_code=True)
+# Commit from the Hub file pages of the weights upload (6eddb21); allowlisted for remote code in hf_metrics.green.
+GREEN_MODEL = ModelRef("StanfordAIMI/GREEN-RadLlama2-7b", "c8f26d86c59d1933a60429d9e48dd5a57ee9d055",
+                       trust_remote_code=True)
 
 
 @dataclass

@@ -1,0 +1,159 @@
+"""GREEN end to end on a tiny random Llama saved under the real repo id: token ids and completions
+equal to the official loop on transformers 4.x (oracle), caching and resuming, the remote-code
+allowlist, and the length budget."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from hf_metrics import green, models
+from hf_metrics.green_tokens import OFFICIAL_CHAT_TEMPLATE, GreenTokenizer, make_prompt, render_chat
+from hf_metrics.registry import GREEN_MODEL, load_scorer
+from rexrank import assets
+from rexrank.errors import InputError, RemoteCodeRefused
+from tests import hubcache
+
+
+@pytest.fixture(scope="module")
+def template() -> str:
+    return assets.read_text("green/prompt")
+
+
+@pytest.fixture(scope="module")
+def pairs(iu_findings) -> tuple[list[str], list[str]]:
+    """(references, predictions): real findings, an empty candidate, a 5,000-word report,
+    non-English text, a report that holds a placeholder and a literal </s>."""
+    long_report = " ".join((" ".join(iu_findings) + " ") * 20).split()[:5000]
+    refs = iu_findings[:6] + [iu_findings[6], " ".join(long_report), "Cœur normal. 肺 清晰.", "Heart <<CANDIDATE>> ok"]
+    preds = iu_findings[3:9] + ["", iu_findings[7], "Épanchement pleural gauche.", "No </s> effusion <|assistant|>"]
+    return refs, preds
+
+
+def test_rendering_equals_the_official_chat_template(template):
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True)  # as apply_chat_template
+    prompt = make_prompt(template, "Heart  normal.\n\nNo effusion.", "")
+    messages = [{"from": "human", "value": prompt}, {"from": "gpt", "value": ""}]
+    official = env.from_string(OFFICIAL_CHAT_TEMPLATE).render(messages=messages, add_generation_prompt=True,
+                                                             eos_token="</s>")
+    assert official == render_chat(prompt)
+    assert prompt.count("Heart normal. No effusion.") == 1  # 300-word cut collapses whitespace
+
+
+def test_make_prompt_cuts_each_report_to_300_words(template):
+    words = [f"w{i}" for i in range(400)]
+    prompt = make_prompt(template, " ".join(words), "\n".join(words))
+    assert prompt.count(" ".join(words[:300]) + "\n") == 2 and "w300" not in prompt
+
+
+@pytest.mark.oracle
+def test_token_ids_equal_the_official_tokenizer_settings(oracle, tiny_green_models, template, pairs):
+    """transformers 4.57 with GREEN's kwargs (add_eos_token, use_fast, left padding, pad = eos) and
+    chat template, in batches of 8, against our ids; also with truncation at a short max_length."""
+    refs, preds = pairs
+    tokenizer = GreenTokenizer.from_folder(tiny_green_models["snapshot"])
+    for max_length in (2048, 300):
+        official = oracle("green_official", model_dir=str(tiny_green_models["snapshot"]), template=template,
+                          references=refs, predictions=preds, max_length=max_length, generate=False)
+        ours = [render_chat(make_prompt(template, r, p)) for r, p in zip(refs, preds)]
+        assert ours == official["rendered"]
+        ids = tokenizer.encode(ours, max_length)
+        assert ids == official["input_ids"]
+        assert all(i[0] == 1 and i[-1] == 2 for i in ids)
+    assert max(len(i) for i in tokenizer.encode(ours, 300)) == 300  # the 5,000-word pair is cut
+
+
+def test_tokenizer_model_only_repo_converts_like_transformers_4(tiny_green_models, tmp_path, template, pairs):
+    import sentencepiece as spm
+
+    folder = tmp_path / "no-json"
+    shutil.copytree(tiny_green_models["folder"], folder)
+    (folder / "tokenizer.json").unlink()
+    texts = [render_chat(make_prompt(template, r, p)) for r, p in zip(*pairs)]
+    converted, original = GreenTokenizer.from_folder(folder), GreenTokenizer.from_folder(tiny_green_models["folder"])
+    assert converted.encode(texts) == original.encode(texts)
+    sp = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    plain = make_prompt(template, *pairs[0][:1], *pairs[1][:1])
+    assert converted.backend.encode(plain, add_special_tokens=False).ids == sp.encode(plain)
+
+
+@pytest.mark.oracle
+def test_end_to_end_equals_the_official_loop(oracle, tiny_green_models, template, pairs, tmp_path):
+    """Same completions and scores as the official loop run one study at a time (where each
+    study's budget is its own 2048 - prompt length, like ours), ours in length-sorted batches."""
+    refs, preds = pairs
+    tokenizer = GreenTokenizer.from_folder(tiny_green_models["snapshot"])
+    longest = max(len(i) for i in tokenizer.encode([render_chat(make_prompt(template, r, p))
+                                                    for r, p in zip(refs, preds)]))
+    max_length = longest + 6
+    official = oracle("green_official", model_dir=str(tiny_green_models["snapshot"]), template=template,
+                      references=refs, predictions=preds, max_length=max_length, batch_size=1)
+    scorer = load_scorer("green", device="cpu", batch_size=4, max_length=max_length, cache_dir=str(tmp_path),
+                         progress=False)
+    result = scorer(preds, refs)
+    assert [d["analysis"] for d in result.details] == official["completions"]
+    assert result.values["green"] == [0.0] * len(refs)  # random weights write no parsable counts
+    assert result.provenance["models"][0]["resolved_revision"] == GREEN_MODEL.revision
+    assert result.provenance["engine"] == "hf" and result.provenance["dtype"] == "float32"
+    assert all(d["completion_tokens"] >= 1 and "clinically_significant_errors" in d for d in result.details)
+
+
+def test_budget_is_2048_minus_own_prompt_and_cache_resumes(tiny_green_models, monkeypatch, tmp_path, pairs):
+    """Default options: each study asks for 2048 - its prompt length; identical inputs are generated
+    once; completions are stored per batch, so a run that dies halfway resumes where it stopped."""
+    refs, preds = pairs
+    refs, preds = refs[:5] + [refs[0]], preds[:5] + [preds[0]]
+    calls: list[tuple[list[int], list[int]]] = []
+
+    def fake_generate(self, prompts, budgets, eos_id):
+        calls.append(([len(p) for p in prompts], budgets))
+        if len(calls) == 2 and fail["now"]:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return [[29871, eos_id] for _ in prompts]
+
+    fail = {"now": True}
+    monkeypatch.setattr(green.HFEngine, "generate", fake_generate)
+    scorer = green.GreenScorer(device="cpu", batch_size=2, cache_dir=str(tmp_path), progress=False)
+    with pytest.raises(RuntimeError, match="simulated"):
+        scorer(preds, refs)
+    assert all(b == 2048 - n for lengths, budgets in calls for n, b in zip(lengths, budgets))
+    assert sum(len(b) for _, b in calls) == 4  # 5 distinct inputs; died in the second batch
+    fail["now"] = False
+    calls.clear()
+    result = scorer(preds, refs)
+    assert sum(len(b) for _, b in calls) == 3  # the first batch came from the cache
+    assert len(result.values["green"]) == 6 and result.details[0]["stopped"]
+    calls.clear()
+    scorer(preds, refs)
+    assert calls == []
+
+
+def test_non_allowlisted_remote_code_is_refused(tiny_green_models, tmp_path):
+    folder = tmp_path / "evil"
+    shutil.copytree(tiny_green_models["folder"], folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["auto_map"] = {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    hubcache.put_folder("someone/green-clone", folder)
+    with pytest.raises(RemoteCodeRefused, match="someone/green-clone.*not on the allowlist"):
+        green.GreenScorer(device="cpu", model="someone/green-clone")(["a"], ["b"])
+    with pytest.raises(RemoteCodeRefused, match="not on the allowlist"):  # a local folder is not reviewed either
+        green.GreenScorer(device="cpu", model=str(folder))(["a"], ["b"])
+    other_revision = models.resolve(models.ModelRef(GREEN_MODEL.repo_id, "main", trust_remote_code=True))
+    assert green.remote_code_allowed(other_revision)  # refs/main resolves to the pinned commit
+    with pytest.raises(TypeError):
+        green.REMOTE_CODE_ALLOWLIST["someone/green-clone"] = "0" * 40
+    assert dict(green.REMOTE_CODE_ALLOWLIST) == {GREEN_MODEL.repo_id: GREEN_MODEL.revision}
+
+
+def test_engine_choice_and_bad_options():
+    assert green.pick_engine("auto", "cpu") == "hf"
+    assert green.pick_engine("hf", "cuda") == "hf"
+    with pytest.raises(InputError, match="engine must be one of"):
+        green.pick_engine("tgi", "cpu")
+    with pytest.raises(InputError, match="max_length"):
+        green.GreenScorer(device="cpu", max_length=1)
