@@ -1,4 +1,4 @@
-"""Property test: 10,000 generated prediction files (4 strategies x 2,500).
+"""Property tests: 11,000 generated prediction files (4 strategies x 2,500, plus 1,000 arbitrary JSON shapes).
 
 Every file either reads to exactly the valid content it was written from, or raises
 PredictionFileError naming the studies at fault; no other exception ever escapes.
@@ -184,3 +184,26 @@ def test_random_bytes_spliced_in(content, fmt, naming, noise, where, replace):
     at = math.floor(len(data) * where)
     data = data[:at] + noise + data[at + (len(noise) if replace else 0):]
     check_outcome(lambda: read(data, list(content), fmt, naming), list(content))
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.sampled_from(
+        ["study_id", "report", "model_prediction", "a", "0"]) | st.text(max_size=4), children, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=1_000, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=json_values, as_lines=st.booleans(), naming=st.sampled_from([None, "p.json", "p.jsonl", "p.csv"]))
+def test_arbitrary_json_shapes(document, as_lines, naming):
+    """Any JSON document (or a JSON Lines file of its items): our error, or text reports only."""
+    if as_lines and isinstance(document, list):
+        data = "\n".join(json.dumps(item) for item in document).encode()
+    else:
+        data = json.dumps(document).encode()
+    try:
+        got = read_predictions(data, filename=naming)
+    except PredictionFileError as err:
+        assert err.problems
+        return
+    assert got and all(isinstance(k, str) and isinstance(v, str) and is_valid_report(v) for k, v in got.items())
