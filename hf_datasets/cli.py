@@ -64,14 +64,11 @@ def manifest_files(config: str, manifest_args: list[str], split_args: list[str])
 
 def run(args: argparse.Namespace) -> int:
     from hf_datasets import export
-    from rexrank.errors import InputError
 
     files = manifest_files(args.config, args.manifest, args.split)
-    if args.push_to_hub and args.data_dir and args.config in export.CREDENTIALED and not args.private:
-        raise InputError(f"{args.config} images need credentialed access; they would be embedded in the shards. "
-                         "Push them only to a private repo (--private), or build without --data-dir")
-    if args.push_to_hub:
-        export.hub_token()  # fail before the build, not after it
+    if args.push_to_hub:  # fail before the build, not after it
+        export.hub_token()
+        export.refuse_public_images([args.config] if args.data_dir else [], args.private)
     counts = export.build(args.config, args.out, manifest_files=files, data_dir=args.data_dir,
                           max_shard_size=args.max_shard_size)
     for split, n in counts.items():

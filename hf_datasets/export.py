@@ -9,6 +9,7 @@ Building several configs into one DIR merges their entries in the card.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -56,6 +57,10 @@ def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[st
         for split in counts:
             _move_shards(prepared, builder.dataset_name, split, out / config)
         info = builder.info
+    record_build(out, config, {split: {
+        "studies": counts[split], "manifest": m.source, "manifest_sha256": m.sha256,
+        "matches_pinned": m.matches_pinned, "images": data_dir is not None,
+    } for split, m in builder.manifests_used.items()})
     write_card(out, config, info)
     logger.info("built %s into %s: %s", config, out, ", ".join(f"{s} {n} studies" for s, n in counts.items()))
     return counts
@@ -79,6 +84,49 @@ def _move_shards(prepared: Path, dataset_name: str, split: str, target: Path) ->
         old.unlink()
     for i, shard in enumerate(shards):
         shutil.move(str(shard), target / f"{split}-{i:05d}-of-{len(shards):05d}.parquet")
+
+
+# --------------------------------------------------------------------------- provenance
+
+BUILD_RECORD = "rexrank_build.json"
+
+
+def read_builds(out: Path) -> dict[str, dict[str, dict]]:
+    """``{config: {split: {studies, manifest, manifest_sha256, matches_pinned, images}}}`` of ``out``."""
+    path = out / BUILD_RECORD
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def record_build(out: Path, config: str, splits: dict[str, dict]) -> None:
+    builds = read_builds(out)
+    builds.setdefault(config, {}).update(splits)
+    for name in list(builds):  # forget what no longer has shards
+        on_disk = shard_splits(out / name) if (out / name).is_dir() else []
+        builds[name] = {s: v for s, v in builds[name].items() if s in on_disk}
+        if not builds[name]:
+            del builds[name]
+    (out / BUILD_RECORD).write_text(json.dumps(builds, indent=2, sort_keys=True), encoding="utf-8")
+
+
+def provenance_section(builds: dict[str, dict[str, dict]]) -> str:
+    lines = ["", "## This export", "",
+             "Built with `rexrank data build`; the manifest of each split and whether images are embedded:", "",
+             "| config | split | studies | manifest | sha256 | pinned official | images |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for config in sorted(builds, key=_config_order):
+        for split, b in sorted(builds[config].items()):
+            pinned = {True: "yes", False: "no", None: "none exists"}[b["matches_pinned"]]
+            lines.append(f"| `{config}` | {split} | {b['studies']:,} | `{b['manifest']}` | `{b['manifest_sha256'][:12]}` "
+                         f"| {pinned} | {'embedded' if b['images'] else 'paths only'} |")
+    return "\n".join(lines) + "\n"
+
+
+def refuse_public_images(configs_with_images: list[str], private: bool) -> None:
+    """Images of credentialed sources never go to a public repository."""
+    credentialed = [c for c in configs_with_images if c in CREDENTIALED]
+    if credentialed and not private:
+        raise InputError(f"{', '.join(credentialed)} images need credentialed access and would be embedded in the "
+                         "shards: push them only to a private repo (--private), or build without --data-dir")
 
 
 # --------------------------------------------------------------------------- dataset card
@@ -132,7 +180,7 @@ def write_card(out: Path, config: str, info) -> None:
                      "splits": [previous[s] for s in on_disk if s in previous]}
     header["dataset_info"] = [infos[c] for c in sorted(infos, key=_config_order) if c in configs]
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(join_card(header, body), encoding="utf-8")
+    path.write_text(join_card(header, body.rstrip("\n") + "\n" + provenance_section(read_builds(out))), encoding="utf-8")
 
 
 def _config_order(name: str) -> tuple[int, str]:
@@ -156,7 +204,10 @@ def push(out_dir: str | os.PathLike, repo_id: str, *, private: bool = False, com
     ``endpoint`` defaults to ``HF_ENDPOINT`` / the public Hub."""
     from huggingface_hub import HfApi
 
-    api = HfApi(endpoint=endpoint, token=hub_token())
+    token = hub_token()
+    builds = read_builds(Path(out_dir))
+    refuse_public_images([c for c, splits in builds.items() if any(b["images"] for b in splits.values())], private)
+    api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset",
                                commit_message=commit_message or "ReXrank test sets: parquet shards and dataset card")

@@ -191,14 +191,37 @@ def test_push_uploads_the_folder_with_the_environment_token(tmp_path, fake_hub, 
     assert pq.read_table(io.BytesIO(files["iu_xray/test-00000-of-00001.parquet"])).num_rows == 590
 
 
-def test_credentialed_images_are_never_pushed_publicly(tmp_path, mimic_like, caplog):
+def test_credentialed_images_are_never_pushed_publicly(tmp_path, mimic_like, caplog, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
     manifest, root = mimic_like
     args = ["data", "build", "mimic_cxr", "--manifest", str(manifest), "--data-dir", str(root),
             "--out", str(tmp_path / "o"), "--push-to-hub", "someone/mimic"]
     with caplog.at_level(logging.ERROR):
         assert rexrank_main(args) == 2
-    assert "credentialed access" in caplog.text and "--private" in caplog.text
-    assert not (tmp_path / "o").exists()
+    assert "mimic_cxr images need credentialed access" in caplog.text and "--private" in caplog.text
+    assert not (tmp_path / "o").exists()  # refused before building
+    # A folder built with images earlier is refused too (its build record says so), before any request.
+    export.build("mimic_cxr", tmp_path / "o", manifest_files={"test": manifest}, data_dir=root)
+    with pytest.raises(InputError, match="credentialed access"):
+        export.push(tmp_path / "o", "someone/mimic", endpoint="http://127.0.0.1:9")
+
+
+def test_the_card_records_each_splits_manifest_and_images(tmp_path, mimic_like):
+    manifest, root = mimic_like
+    out = tmp_path / "out"
+    export.build("iu_xray", out, manifest_files={"test": None})
+    export.build("mimic_cxr", out, manifest_files={"test": manifest}, data_dir=root)
+    builds = export.read_builds(out)
+    assert builds["iu_xray"] == {"test": {
+        "studies": 590, "manifest_sha256": "4d30a534525e3d92acacaef329ad35a2429b8853b45ef9003e3034b9c9db8464",
+        "manifest": "rajpurkarlab/ReXrank@8152f99919e4b1b2241bf6d485c51f17e59e8559:data/iu_xray/ReXRank_IUXray_test.json",
+        "matches_pinned": True, "images": False}}
+    assert builds["mimic_cxr"]["test"]["images"] is True and builds["mimic_cxr"]["test"]["matches_pinned"] is False
+    card = (out / "README.md").read_text()
+    assert "| `iu_xray` | test | 590 | `rajpurkarlab/ReXrank@8152f99919e4b1b2241bf6d485c51f17e59e8559:data/iu_xray/" \
+           "ReXRank_IUXray_test.json` | `4d30a534525e` | yes | paths only |" in card
+    assert f"| `mimic_cxr` | test | 2 | `{manifest}` |" in card and "| no | embedded |" in card
+    assert card.count("## This export") == 1
 
 
 def test_large_builds_are_sharded_and_rebuilds_replace_old_shards(tmp_path):

@@ -104,6 +104,7 @@ class Rexrank(datasets.GeneratorBasedBuilder):
         # Manifests are loaded (fetched, checked, parsed) here, before any split is written, so a
         # bad manifest fails fast with our own error rather than half-way through a build.
         loaded = {s: manifests.load_manifest(config, s, self.config.manifest_files.get(s)) for s in splits}
+        self.manifests_used = loaded  # provenance for the export's card
         return [datasets.SplitGenerator(name=SPLIT_NAMES[s], gen_kwargs={
             "studies": loaded[s].studies, "image_root": image_root}) for s in splits]
 
