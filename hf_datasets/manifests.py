@@ -146,10 +146,9 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
             dups.append(key)
         out[key] = value
     if dups:
-        from rexrank.errors import describe_ids
-
-        raise InputError(f"the manifest repeats keys ({describe_ids(sorted(set(dups)))}); "
-                         "each study id (and each field of a study) must appear once")
+        shown = ", ".join(repr(k) for k in sorted(set(dups))[:5])
+        raise InputError(f"the manifest repeats the key(s) {shown}; each study id, and each field "
+                         "within a study, must appear once")
     return out
 
 

@@ -282,7 +282,7 @@ GOOD = {"image_path": ["x/0.png"], "section_findings": "Clear.", "section_impres
     (json.dumps({"s1": {**GOOD, "report": NAN}}).encode(), r"study 's1', field 'report': expected a non-empty string"),
     (json.dumps({"s1": {**GOOD, "frontal_lateral": [1]}}).encode(), r"study 's1', field 'frontal_lateral'"),
     (json.dumps({"s1": {**GOOD, "subject_id": True}}).encode(), r"study 's1', field 'subject_id'"),
-    (b'{"s1": ' + json.dumps(GOOD).encode() + b', "s1": ' + json.dumps(GOOD).encode() + b"}", r"repeats keys \(1 study: 's1'\)"),
+    (b'{"s1": ' + json.dumps(GOOD).encode() + b', "s1": ' + json.dumps(GOOD).encode() + b"}", r"repeats the key\(s\) 's1'"),
 ])
 def test_malformed_manifests_name_the_study_and_field(tmp_path, content, message):
     path = tmp_path / "bad.json"
