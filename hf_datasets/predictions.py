@@ -105,7 +105,11 @@ def read_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[s
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise PredictionFileError(name, {"not_utf8": [f"byte {err.start}"]}) from None
+        line = data.count(b"\n", 0, err.start) + 1
+        where = f"line {line}, byte {err.start}"
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            where += "; it looks like UTF-16"
+        raise PredictionFileError(name, {"not_utf8": [where]}) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     entries, malformed = _parse(text, claimed or _sniff(text), name, explicit=claimed is not None)

@@ -106,7 +106,8 @@ def test_study_level_problems_name_the_studies(data, filename, kind, ids):
 
 @pytest.mark.parametrize("data, filename, kind, text", [
     ("Findings: é".encode("latin-1"), "p.json", "not_utf8", "Re-save it as UTF-8"),
-    ('{"a": "x"}'.encode("utf-16"), "p.json", "not_utf8", "not UTF-8"),
+    ('{"a": "x"}'.encode("utf-16"), "p.json", "not_utf8", "(line 1, byte 0; it looks like UTF-16)"),
+    (b'study_id,report\na,ok\nb,caf\xe9\n', "p.csv", "not_utf8", "not UTF-8 text (line 3, byte 26)"),
     (b"study_id,report\na,b\n", "p.json", "format", "declares JSON"),
     (b'{"a": "x"', "p.json", "format", "declares JSON"),
     (b'"just a string"', "p.json", "format", "not an object or a list"),
