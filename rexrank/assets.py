@@ -28,6 +28,7 @@ LEADERBOARD_REPO = ("rajpurkarlab/ReXrank", "b7efa9f7ed57340ad52a208223c697bfac1
 GREEN_REPO = ("Stanford-AIMI/GREEN", "d72c1951e69683b93405968901fd4f14cc6c27b0")
 FINERADSCORE_REPO = ("rajpurkarlab/FineRadScore", "3f5e1dc708d953a92aca536492d78f4e248c44f6")
 RATESCORE_REPO = ("MAGIC-AI4Med/RaTEScore", "a970406b6f4155f7c7a9cb0d29b4fe94437e3361")
+MEDSPACY_REPO = ("medspacy/medspacy", "c9f7781f88256190d32eb06480fcea8c4a617382")  # tag 1.3.1, what RaTEScore 0.6.0 runs
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,10 @@ ASSETS: dict[str, Asset] = {
                                                 "68c852a920eba0b7751ad7d124fbd146c209a7874fbc96bfb84d3e30012812f5"),),
               "short_weight.json", "68c852a920eba0b7751ad7d124fbd146c209a7874fbc96bfb84d3e30012812f5",
               description="RaTEScore entity-type affinity matrix (short)"),
+        Asset("ratescore/rush_rules", (Source(*MEDSPACY_REPO, "resources/en/rush_rules.tsv",
+                                              "35652fa4c72f95fe1a10279c6a88bec814c2b34dea229f60fbfde63c6af4571a"),),
+              "rush_rules.tsv", "35652fa4c72f95fe1a10279c6a88bec814c2b34dea229f60fbfde63c6af4571a",
+              description="medspacy's English PyRuSH sentence rules (RaTEScore's sentence splitting)"),
     ]
 }
 
