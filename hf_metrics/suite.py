@@ -354,12 +354,15 @@ def _library_versions() -> dict[str, str]:
 
 
 def _device(options: Mapping[str, Any]) -> str:
-    try:
-        from hf_metrics.models import pick_device
+    """The device the model-based scorers ran on; without torch loaded no model ran (all cached or
+    model-free), so importing it (seconds) just to ask would slow a cached rerun for nothing."""
+    import sys
 
-        return pick_device(options.get("device"))
-    except ImportError:
-        return "cpu"
+    if "torch" not in sys.modules:
+        return str(options.get("device") or "cpu") + " (no model loaded in this run)"
+    from hf_metrics.models import pick_device
+
+    return pick_device(options.get("device"))
 
 
 def _models_in(obj: Any) -> list[dict]:

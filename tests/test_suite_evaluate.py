@@ -103,3 +103,24 @@ def test_combine_with_a_stock_style_module(suite_module, tmp_path, monkeypatch):
     for i in range(len(PREDS)):
         combined.add(prediction=PREDS[i], reference=REFS[i])
     assert combined.compute()["exact_match"] == 0.25
+
+
+def test_suite_module_folder_is_a_publishable_space(capsys):
+    import yaml
+
+    folder = ROOT / "hf_metrics" / "rexrank"
+    card = (folder / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    assert header["sdk"] == "gradio" and header["app_file"] == "app.py" and {"evaluate", "metric"} <= set(header["tags"])
+    for section in ("## Metric Description", "## Intended Uses", "## How to Use", "## Inputs", "## Output Values",
+                    "### Values from Popular Papers", "## Examples", "## Limitations and Bias", "## Citation",
+                    "## Further References"):
+        assert section in card
+    assert 'evaluate.load("rexrank")' in (folder / "app.py").read_text()
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import publish_evaluate_modules as publish
+    finally:
+        sys.path.pop(0)
+    assert publish.files_of("rexrank", folder) == ["rexrank.py", "README.md", "requirements.txt", "app.py"]
+    assert publish.publish("some-org", ["rexrank"], private=False, dry_run=True) == []
