@@ -1,0 +1,27 @@
+"""ReXrank GREEN (an `evaluate` module; the scorer is the registry's ``green``, see README.md)."""
+
+from hf_metrics import evaluate_module
+
+_DESCRIPTION = """GREEN of generated chest X-ray reports as the ReXrank leaderboard computes it: StanfordAIMI/GREEN-RadLlama2-7b lists the clinically significant errors and the matched findings of each candidate against its reference; GREEN = matched / (matched + significant errors), one value per study, with the model's analysis and error counts."""
+
+_CITATION = """@inproceedings{ostmeier2024green,
+  title={GREEN: Generative Radiology Report Evaluation and Error Notation},
+  author={Ostmeier, Sophie and Xu, Justin and Chen, Zhihong and Varma, Maya and Blankemeier, Louis and Bluethgen, Christian and Michalson, Arne Edward and Moseley, Michael and Langlotz, Curtis and Chaudhari, Akshay S and Delbrouck, Jean-Benoit},
+  booktitle={Findings of the Association for Computational Linguistics: EMNLP 2024},
+  year={2024}
+}
+
+@article{zhang2024rexrank,
+  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
+  journal={arXiv preprint arXiv:2411.15122},
+  year={2024}
+}"""
+
+
+class RexrankGreen(evaluate_module.ScorerMetric):
+    """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
+
+    metric_name = "green"
+    description = _DESCRIPTION
+    citation = _CITATION
