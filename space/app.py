@@ -206,7 +206,7 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
                                      elem_id="queue-table")
                 gr.Markdown(" → ".join(STATES[:2]) + " → FINISHED / FAILED (with the reason)",
                             elem_classes="state-note")
-                queue_refresh = gr.Button("Refresh", size="sm")
+                queue_refresh = gr.Button("Refresh", size="sm", elem_id="queue-refresh")
                 queue_refresh.click(lambda: queue_view(store), None, queue, api_name="queue")
                 gr.Timer(settings.refresh_seconds).tick(lambda: queue_view(store), None, queue, api_name=False)
                 demo.load(lambda: queue_view(store), None, queue, api_name=False)

@@ -7,6 +7,7 @@ own browser download does not work offline. The screenshot lands in test-artifac
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -47,8 +48,14 @@ def test_browser_loads_submits_and_sees_the_new_row(space_server, small_iu_predi
             expect(page.locator("#submit-status")).to_contain_text("queued", timeout=30_000)
 
             page.get_by_role("tab", name="Queue").click()
-            row = page.locator("#queue-table tr", has_text="BrowserBot")
-            expect(row).to_contain_text("FINISHED", timeout=90_000)
+            row = page.locator("#queue-table").get_by_role("row").filter(has_text="BrowserBot")
+            deadline = time.time() + 120
+            while time.time() < deadline and "FINISHED" not in (row.first.inner_text(timeout=20_000)
+                                                                if row.count() else ""):
+                page.locator("#queue-refresh").click()  # the table also refreshes itself every few seconds
+                page.wait_for_timeout(1000)
+            page.screenshot(path=str(shot.with_name("space-queue.png")), full_page=True)
+            expect(row).to_contain_text("FINISHED", timeout=5_000)
 
             page.get_by_role("tab", name="Leaderboard").click()
             page.locator("#testset-dropdown input").click()
@@ -58,7 +65,7 @@ def test_browser_loads_submits_and_sees_the_new_row(space_server, small_iu_predi
             page.locator("#plot-metric input").click()
             page.get_by_role("option", name="BLEU-2").click()
             table.get_by_role("textbox").first.fill("Bot")  # the table's search box
-            expect(table.locator("tr", has_text="BrowserBot")).to_contain_text("evaluated here", timeout=30_000)
+            expect(table.get_by_role("row").filter(has_text="BrowserBot")).to_contain_text("evaluated here", timeout=30_000)
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()

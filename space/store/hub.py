@@ -56,7 +56,21 @@ class HubDatasetStore(Store):
         self._blob_cache: dict[str, bytes] = {}
         self._blob_lock = threading.Lock()
         if create:
-            self.api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+            self._ensure_repo(private)
+
+    def _ensure_repo(self, private: bool) -> None:
+        """Create the dataset repo if needed; a token that may write but not create is fine if it exists."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        try:
+            self.api.create_repo(self.repo_id, repo_type="dataset", private=private, exist_ok=True)
+        except HfHubHTTPError as err:
+            try:
+                self.api.dataset_info(self.repo_id)
+            except HfHubHTTPError:
+                raise StoreError(f"cannot create or read the dataset repo {self.repo_id} on "
+                                 f"{self.endpoint or 'the Hub'} ({err.response.status_code if err.response is not None else err}); "
+                                 "check that HF_TOKEN has write access to it") from None
 
     @property
     def location(self) -> str:
