@@ -186,3 +186,32 @@ def test_a_failing_request_ends_failed_with_its_reason(tmp_path, small_iu_manife
     lost, broken = store.requests()
     assert lost.state == FAILED and "predictions of request" in lost.reason and "missing" in lost.reason
     assert broken.state == FAILED and broken.reason.startswith("internal error: AttributeError")
+
+
+def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_generation_models, generation_testset):
+    """The full model path with the real code: submission picks the adapter from config.json,
+    the worker runs space.generate.generate_reports on the tiny VisionEncoderDecoder (stored
+    under its real repo id), scores with BLEU-2 and records generation provenance."""
+    from space.submit import model_requests
+
+    manifest, images = str(generation_testset["manifest"]), str(generation_testset["images"])
+    store = LocalDirStore(tmp_path / "store")
+    [request] = model_requests(tiny_generation_models["ved"], None, ["iu_xray"], "findings")
+    store.submit(request)
+    settings = WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": manifest}, data_dirs={"iu_xray": images},
+                              generation_options={"batch_size": 2, "device": "cpu", "max_new_tokens": 12})
+    Worker(store, settings).run(exit_when_idle=True)
+    [done] = store.requests()
+    assert done.state == FINISHED, done.reason
+    result = store.result(done.id)
+    assert result["generation"]["adapter"] == "vision-encoder-decoder"
+    assert result["generation"]["revision"] == done.revision  # the commit the submission was pinned to
+    assert result["results"]["metrics"]["bleu2"]["n"] == len(generation_testset["ids"])
+    assert result["results"]["per_study"]["study_id"] == generation_testset["ids"]
+
+    # without the images the request fails with a reason the user can act on
+    store.submit(Request(new_request_id(), "model", "iu_xray", "findings_impression",
+                         model=tiny_generation_models["ved"], adapter="vision-encoder-decoder"))
+    Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": manifest})).run(exit_when_idle=True)
+    failed = [r for r in store.requests() if r.state == FAILED]
+    assert len(failed) == 1 and "images" in failed[0].reason and "data_dir" in failed[0].reason
