@@ -54,6 +54,15 @@ def test_generation_end_to_end_writes_a_valid_predictions_file(tiny_generation_m
     else:
         assert record["adapter"]["prompt"] is None
         assert record["adapter"]["decoding"].startswith("checkpoint generation_config")
+        assert len(set(predictions.values())) == len(ids)  # each study's report comes from its own image
+
+
+def test_sorted_batches_give_each_study_its_own_report(tiny_generation_models, generation_testset, tmp_path):
+    """Batched (length-sorted, reordered) and one-by-one generation map the same text to the same study."""
+    _run(tiny_generation_models, generation_testset, "ved", tmp_path / "one.json", batch_size=1)
+    _run(tiny_generation_models, generation_testset, "ved", tmp_path / "batched.json", batch_size=4)
+    one = read_predictions(tmp_path / "one.json")
+    assert read_predictions(tmp_path / "batched.json") == one and len(set(one.values())) == len(one)
 
 
 def test_chat_prompt_override_all_views_and_length_sorted_batches(tiny_generation_models, generation_testset,

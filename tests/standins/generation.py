@@ -40,6 +40,7 @@ def _seed(seed: int) -> None:
 
 def build_ved(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0) -> Path:
     """A ViT + BERT ``VisionEncoderDecoderModel`` folder (weights, processor, tokenizer)."""
+    import torch
     from transformers import (BertConfig, BertTokenizer, VisionEncoderDecoderConfig,
                               VisionEncoderDecoderModel, ViTConfig, ViTImageProcessor)
 
@@ -60,6 +61,11 @@ def build_ved(out_dir: str | os.PathLike, size: str = "tiny", seed: int = 0) -> 
     config.pad_token_id = tokenizer.pad_token_id
     config.eos_token_id = tokenizer.sep_token_id
     model = VisionEncoderDecoderModel(config=config).eval()
+    with torch.no_grad():  # at init scale every image decodes alike; make reports depend on the image
+        for name, param in model.named_parameters():
+            if "patch_embeddings" in name or ("crossattention" in name and name.endswith("weight")
+                                              and "LayerNorm" not in name):
+                param.mul_(20)
     model.generation_config.decoder_start_token_id = tokenizer.cls_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.sep_token_id
