@@ -109,18 +109,20 @@ def garbage_reason(text: str) -> str | None:
 
 
 def canary_check(adapter, requests: Sequence) -> None:
-    """Generate two studies first: a model that writes nothing or garbage stops here, not after hours."""
+    """Generate two studies first: a model that writes nothing or garbage stops here, not after hours.
+
+    One bad study (a corrupt image) does not stop the run; only when no canary study yields a
+    report does the run stop.
+    """
     if not requests:
         return
-    try:
-        texts = adapter.generate_batch(list(requests))
-    except Exception as err:
-        raise ModelUnavailableError(
-            f"canary: {adapter.choice.spec} failed on {describe_ids([r.study_id for r in requests])} "
-            f"({type(err).__name__}: {err}); nothing was generated") from err
-    reasons = [garbage_reason(t) for t in texts]
-    if all(reasons):
-        shown = "; ".join(f"{r.study_id}: {why} {t[:80]!r}" for r, t, why in zip(requests, texts, reasons))
+    from space.batching import BatchRunner
+
+    outcomes = BatchRunner(adapter.generate_batch, len(requests)).run(list(requests))
+    problems = [error or garbage_reason(text or "") for text, error in outcomes]
+    if all(problems):
+        shown = "; ".join(f"{r.study_id}: {why} {(text or '')[:80]!r}"
+                          for r, (text, _), why in zip(requests, outcomes, problems))
         raise ModelUnavailableError(
             f"canary: {adapter.choice.spec} ({adapter.name}) does not write reports ({shown}). Check the "
             "adapter (--adapter), the prompt (--prompt) and --max-new-tokens before a full run.")

@@ -205,6 +205,26 @@ def test_canary_stops_a_model_that_writes_nothing_or_garbage(tiny_generation_mod
     assert not (tmp_path / "p.json").exists()
 
 
+def test_canary_survives_one_broken_study_but_not_a_model_that_always_fails(tiny_generation_models,
+                                                                            generation_testset, tmp_path, monkeypatch):
+    from space.adapters.ved import VisionEncoderDecoderAdapter
+
+    original = VisionEncoderDecoderAdapter.generate_batch
+    broken = {"CXR1_IM-0001"}  # first in sorted order, so in the canary
+
+    def flaky(self, requests):
+        if broken & {r.study_id for r in requests}:
+            raise RuntimeError("corrupt image data")
+        return original(self, requests)
+
+    monkeypatch.setattr(VisionEncoderDecoderAdapter, "generate_batch", flaky)
+    summary = _run(tiny_generation_models, generation_testset, "ved", tmp_path / "p.json")
+    assert list(summary.failures) == ["CXR1_IM-0001"] and summary.n_generated == 5
+    broken.update(generation_testset["ids"])
+    with pytest.raises(ModelUnavailableError, match="canary: .*corrupt image data"):
+        _run(tiny_generation_models, generation_testset, "ved", tmp_path / "q.json")
+
+
 def test_garbage_rules():
     assert garbage_reason("The lungs are clear.") is None
     assert garbage_reason("or of or of or of or of") is None  # repetitive but words

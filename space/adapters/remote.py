@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import venv
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,7 +89,7 @@ class RemoteCodeRunner:
     def __init__(self, python: str | os.PathLike) -> None:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
         self._proc = subprocess.Popen([str(python), str(HERE / "remote_worker.py")], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env=env)
+                                      stdout=subprocess.PIPE, stderr=None, text=True, env=env)  # its log: our stderr
 
     def call(self, message: dict[str, Any]) -> dict[str, Any]:
         assert self._proc.stdin and self._proc.stdout
