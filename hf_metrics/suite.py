@@ -521,7 +521,7 @@ def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plo
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    tmp.write_text(results_json(results), encoding="utf-8")
     os.replace(tmp, out / "results.json")
     written = [out / "results.json", write_per_study_csv(results, out / "per_study.csv")]
     if plots:
@@ -529,6 +529,23 @@ def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plo
 
         written += plotting.plots_for_result(results, out)
     return written
+
+
+def results_json(results: Mapping[str, Any]) -> str:
+    """Indented JSON, with the bulky per-study lists and details one line each (a third of the size)."""
+    bulky = ("per_study", "per_study_columns", "details")
+    head = {k: v for k, v in results.items() if k not in bulky}
+    text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)
+    parts = []
+    for key in bulky:
+        if key in results:
+            inner = ",\n".join(f"    {json.dumps(k, ensure_ascii=False)}: "
+                               f"{json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(',', ':'))}"
+                               for k, v in results[key].items())
+            parts.append(f'  "{key}": {{\n{inner}\n  }}' if inner else f'  "{key}": {{}}')
+    if not parts:
+        return text + "\n"
+    return text[:-2] + ",\n" + ",\n".join(parts) + "\n}\n"
 
 
 def write_per_study_csv(results: Mapping[str, Any], path: Path) -> Path:
