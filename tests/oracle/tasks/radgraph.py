@@ -1,0 +1,153 @@
+"""radgraph 0.1.18 (model_type="radgraph"), the official RadGraph, as the parity reference.
+
+Actions:
+* ``build``: write a DyGIE model folder (config.json, vocabulary/, weights.th) with the
+  package's OWN classes, built exactly as ``RadGraph.__init__`` builds them, so the state-dict
+  keys and shapes match by construction. Final NER / relation scorer layers are scaled and
+  their biases shifted (the mention pruner's scaled) so random weights emit a mix of entities
+  and relations.
+* ``annotate``: run ``RadGraph(...)(texts)`` and return, per text, the words, entity and relation
+  lists (positions) and the DESIGN §7.5 sets built from the official annotation dict.
+* ``score``: the official ``F1RadGraph(reward_level="all")`` rewards, for cross-checks.
+
+Also runnable as a script (``python -P radgraph.py '<json request>'``) so builders outside the
+oracle process can call it.
+"""
+
+import json
+import os
+import sys
+
+NER_LABELS = ["ANAT-DP", "OBS-DP", "OBS-U", "OBS-DA"]
+REL_LABELS = ["modify", "located_at", "suggestive_of"]
+_MODELS = {}
+
+
+def _config(encoder, feature_size, max_span_width, hidden_dims):
+    bert = {"type": "pretrained_transformer_mismatched", "model_name": encoder, "max_length": 512}
+    return {
+        "dataset_reader": {"type": "dygie", "max_span_width": max_span_width, "token_indexers": {"bert": dict(bert)}},
+        "model": {
+            "type": "dygie",
+            "embedder": {"token_embedders": {"bert": dict(bert)}},
+            "feature_size": feature_size,
+            "max_span_width": max_span_width,
+            "target_task": "relation",
+            "feedforward_params": {"num_layers": 2, "hidden_dims": hidden_dims, "dropout": 0.4},
+            "loss_weights": {"ner": 1.0, "relation": 1.0, "coref": 0.0, "events": 0.0},
+            "initializer": {"regexes": [["_span_width_embedding.weight", {"type": "xavier_normal"}]]},
+            "module_initializer": {"regexes": [[".*weight", {"type": "xavier_normal"}],
+                                               [".*weight_matrix", {"type": "xavier_normal"}]]},
+            "modules": {
+                "ner": {},
+                "relation": {"spans_per_word": 0.5},
+                "coref": {"spans_per_word": 0.3, "max_antecedents": 100, "coref_prop": 0},
+                "events": {"trigger_spans_per_word": 0.3, "argument_spans_per_word": 0.8,
+                           "loss_weights": {"trigger": 1.0, "arguments": 2.0}},
+            },
+        },
+    }
+
+
+def build(model_dir, encoder_dir, encoder_name, seed=0, scale=30.0, ner_bias=-3.0, rel_bias=3.0,
+          mention_scale=1.0, feature_size=20, max_span_width=8, hidden_dims=150):
+    import torch
+    from dotmap import DotMap
+    from radgraph.allennlp.data import Vocabulary
+    from radgraph.allennlp.modules import text_field_embedders, token_embedders
+    from radgraph.dygie.models import dygie
+
+    os.makedirs(model_dir, exist_ok=True)
+    vocab = Vocabulary()
+    for lab in [""] + NER_LABELS:
+        vocab.add_token_to_namespace(lab, "radgraph__ner_labels")
+    for lab in REL_LABELS:
+        vocab.add_token_to_namespace(lab, "radgraph__relation_labels")
+    vocab.save_to_files(os.path.join(model_dir, "vocabulary"))
+    vocab = Vocabulary.from_files(os.path.join(model_dir, "vocabulary"), None, None)
+
+    config = _config(os.path.abspath(encoder_dir), feature_size, max_span_width, hidden_dims)
+    cfg = DotMap(json.loads(json.dumps(config)))
+    emb = token_embedders.PretrainedTransformerMismatchedEmbedder(
+        model_name=cfg.model.embedder.token_embedders.bert.model_name,
+        max_length=cfg.model.embedder.token_embedders.bert.max_length)
+    embedder = text_field_embedders.BasicTextFieldEmbedder({"bert": emb})
+    model_dict = cfg.model
+    for name in ["type", "embedder", "initializer", "module_initializer"]:
+        del model_dict[name]
+    torch.manual_seed(seed)
+    model = dygie.DyGIE(vocab=vocab, embedder=embedder, **model_dict)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            is_ner = name.startswith("_ner._ner_scorers.") and p.shape[0] == len(NER_LABELS)
+            is_rel = name.startswith("_relation._relation_scorers.")
+            if name.startswith("_relation._mention_pruners.") and "._scorer.1." in name:
+                p.mul_(mention_scale)  # same pruning order, smaller pair-score offsets
+            if is_ner or is_rel:
+                p.mul_(scale)
+                if name.endswith(".bias"):  # a number, or one per label
+                    p.add_(torch.as_tensor(ner_bias if is_ner else rel_bias, dtype=p.dtype))
+    torch.save(model.state_dict(), os.path.join(model_dir, "weights.th"))
+    # The shipped config names the encoder by its Hub id; both implementations resolve it there.
+    config = _config(encoder_name, feature_size, max_span_width, hidden_dims)
+    with open(os.path.join(model_dir, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+    return model_dir
+
+
+def _radgraph(model_cache_dir):
+    if model_cache_dir not in _MODELS:
+        from radgraph import RadGraph
+
+        _MODELS[model_cache_dir] = RadGraph(model_type="radgraph", model_cache_dir=model_cache_dir, cuda=-1)
+    return _MODELS[model_cache_dir]
+
+
+def _readable(annotation):
+    """Positions and DESIGN §7.5 sets from one official annotation dict."""
+    ents = annotation["entities"]
+    entities = [[e["start_ix"], e["end_ix"], e["label"]] for e in ents.values()]
+    relations, relation_set = [], set()
+    for e in ents.values():
+        for kind, target in e["relations"]:
+            t = ents[target]
+            relations.append([e["start_ix"], e["end_ix"], t["start_ix"], t["end_ix"], kind])
+            relation_set.add(((e["tokens"], e["label"]), (t["tokens"], t["label"]), kind))
+    entity_set = {(e["tokens"], e["label"]) for e in ents.values()}
+    return {"words": annotation["text"].split(" ") if annotation["text"] else [],
+            "entities": sorted(entities), "relations": sorted(relations),
+            "entity_set": sorted(entity_set), "relation_set": sorted(relation_set)}
+
+
+def annotate(model_cache_dir, texts):
+    rg = _radgraph(model_cache_dir)
+    try:
+        out = rg(list(texts))
+        return [_readable(out[str(i)]) for i in range(len(texts))]
+    except Exception:  # one bad text fails the batch: redo one by one, reporting failures
+        results = []
+        for text in texts:
+            try:
+                results.append(_readable(rg([text])["0"]))
+            except Exception as err:
+                results.append({"error": f"{type(err).__name__}: {err}"})
+        return results
+
+
+def score(model_cache_dir, predictions, references):
+    from radgraph import F1RadGraph
+
+    key = ("f1", model_cache_dir)
+    if key not in _MODELS:
+        _MODELS[key] = F1RadGraph(reward_level="all", model_type="radgraph", model_cache_dir=model_cache_dir, cuda=-1)
+    mean, rewards, _, _ = _MODELS[key](hyps=list(predictions), refs=list(references))
+    return {"simple": rewards[0], "partial": rewards[1], "complete": rewards[2]}
+
+
+def run(action, **args):
+    return {"build": build, "annotate": annotate, "score": score}[action](**args)
+
+
+if __name__ == "__main__":
+    request = json.loads(sys.argv[1])
+    print(json.dumps(run(**request)))

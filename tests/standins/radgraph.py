@@ -1,0 +1,91 @@
+"""Random-weight stand-in for RadGraph: ``radgraph.tar.gz`` + the PubMedBERT encoder it names.
+
+* ``build_pubmedbert``: what ``microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext``
+  holds (config, WordPiece ``vocab.txt``, tokenizer config, and ``model.safetensors``, which the
+  official package loads before ``weights.th`` overwrites it).
+* ``build_radgraph``: ``radgraph.tar.gz`` as in ``StanfordAIMI/RRG_scorers`` (``config.json``,
+  ``vocabulary/``, ``weights.th`` at the top level), written by radgraph 0.1.18's own classes in
+  the oracle venv so both implementations load the same file. ``size="tiny"``: 2-layer,
+  hidden-32 encoder; ``size="real"``: BERT-base encoder, DyGIE++ defaults (feature size 20,
+  span width 8, feedforward 2×150).
+
+The final scorer layers are scaled and shifted (``SCALING``) so random weights emit a mix of
+entities and relations, as a trained model does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+from tests.standins.core import build_bert_base_uncased
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBMEDBERT_ID = "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext"
+RRG_ID = "StanfordAIMI/RRG_scorers"
+# (scale, bias shift per label) of the final NER (ANAT-DP, OBS-DP, OBS-U, OBS-DA) and relation
+# (modify, located_at, suggestive_of) layers, and the mention pruner's scale, per size: chosen on
+# IU-Xray findings so that about one span in six is an entity, all labels occur, relations are
+# found, and a 600-word report stays cheap for the official code (its postprocessing is
+# quadratic in the number of raw relations).
+SCALING = {"tiny": (30.0, [-1.92, 2.88, -6.41, -2.87], [1.5, 1.8, 0.5], 0.1),
+           "real": (30.0, [-1.92, 2.88, -6.41, -2.87], [1.5, 1.8, 0.5], 0.1)}
+
+
+def oracle_python() -> Path:
+    return Path(os.environ.get("REXRANK_ORACLE_PYTHON", ROOT / ".oracle" / "bin" / "python"))
+
+
+def build_pubmedbert(out_dir: str | Path, size: str = "tiny", seed: int = 0,
+                     extra_texts: list[str] | None = None) -> Path:
+    """PubMedBERT's files with random weights (a BertModel, as ``AutoModel`` loads it)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out = build_bert_base_uncased(out_dir, size=size, seed=seed, extra_texts=extra_texts)
+    torch.manual_seed(seed)
+    BertModel(BertConfig.from_pretrained(str(out))).save_pretrained(str(out))
+    return out
+
+
+def build_radgraph(out_dir: str | Path, encoder_dir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
+    """Write ``out_dir/radgraph.tar.gz`` (and its extracted ``out_dir/radgraph/``) for ``encoder_dir``."""
+    out = Path(out_dir)
+    model_dir = out / "radgraph"
+    scale, ner_bias, rel_bias, mention_scale = SCALING[size]
+    request = {"action": "build", "model_dir": str(model_dir), "encoder_dir": str(encoder_dir),
+               "encoder_name": PUBMEDBERT_ID, "seed": seed, "scale": scale, "ner_bias": ner_bias,
+               "rel_bias": rel_bias, "mention_scale": mention_scale}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "CUDA_VISIBLE_DEVICES": ""})
+    python = oracle_python()
+    if not python.exists():
+        raise FileNotFoundError(f"oracle venv not found at {python}: run `bash scripts/oracle_env.sh`")
+    subprocess.run([str(python), "-P", str(ROOT / "tests" / "oracle" / "tasks" / "radgraph.py"), json.dumps(request)],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    archive = out / "radgraph.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        for name in ("config.json", "vocabulary", "weights.th"):
+            tar.add(model_dir / name, arcname=name)
+    return archive
+
+
+def build_all(out_dir: str | Path, size: str = "tiny", seed: int = 0,
+              extra_texts: list[str] | None = None) -> dict[str, Path]:
+    """Both parts: ``{"encoder": folder, "archive": radgraph.tar.gz, "model_cache_dir": folder}``;
+    ``model_cache_dir`` is what ``radgraph.RadGraph(model_cache_dir=...)`` takes."""
+    out = Path(out_dir)
+    encoder = build_pubmedbert(out / "pubmedbert", size=size, seed=seed, extra_texts=extra_texts)
+    archive = build_radgraph(out / "rrg", encoder, size=size, seed=seed)
+    return {"encoder": encoder, "archive": archive, "model_cache_dir": out / "rrg"}
+
+
+def store_in_hub_cache(parts: dict[str, Path]) -> None:
+    """Put both under their real repo ids in the current HF cache (``HF_HUB_CACHE``)."""
+    from tests.hubcache import put_files, put_folder
+
+    put_folder(PUBMEDBERT_ID, parts["encoder"])
+    put_files(RRG_ID, {"radgraph.tar.gz": parts["archive"]})
