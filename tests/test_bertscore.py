@@ -64,3 +64,38 @@ def test_bad_input_is_refused_clearly(tiny_bertscore_models):
         scorer(["a", None], ["a", "b"])
     with pytest.raises(InputError, match="NaN"):
         scorer(["a", "b"], ["a", float("nan")])
+
+
+def test_offline_with_an_empty_cache_is_a_clear_error():
+    from rexrank.errors import ModelUnavailableError
+
+    with pytest.raises(ModelUnavailableError, match="not in the local HuggingFace cache"):
+        load_scorer("bertscore", model="nobody/not-cached-distilroberta@main")(["a"], ["b"])
+
+
+def test_a_corrupt_or_mismatched_checkpoint_is_refused(tiny_bertscore_models, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from rexrank.errors import CheckpointMismatchError
+
+    local = tmp_path / "distilroberta"
+    shutil.copytree(tiny_bertscore_models, local)
+    state = load_file(str(local / "model.safetensors"))
+    del state["roberta.encoder.layer.2.output.dense.weight"]
+    save_file(state, str(local / "model.safetensors"))
+    with pytest.raises(CheckpointMismatchError, match="encoder.layer.2.output.dense.weight"):
+        load_scorer("bertscore", model=str(local))(["a"], ["b"])
+    (local / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(CheckpointMismatchError, match="corrupt"):
+        load_scorer("bertscore", model=str(local))(["a"], ["b"])  # a failed load is not cached
+
+
+def test_provenance_records_the_resolved_revision_and_mode(tiny_bertscore_models):
+    from tests.hubcache import fake_commit
+
+    result = load_scorer("bertscore", prefix_space=False)(["Heart normal."], ["Heart normal."])
+    model = result.provenance["models"][0]
+    assert model["resolved_revision"] == fake_commit("distilbert/distilroberta-base")
+    assert model["pinned"] is False and "no prefix space" in result.provenance["tokenisation"]

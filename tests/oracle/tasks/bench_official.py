@@ -1,0 +1,107 @@
+"""Timing of the official implementations as their pipelines run them (for scripts/bench_metrics_core.py).
+
+Each action returns ``{"load": seconds, "score": seconds}``; nothing is memoised beyond what the
+official code itself does:
+* bleu2: CXR-Report-Metric's per-study fast-bleu loop;
+* bertscore: ``BERTScorer(...).score(cands, refs)`` (pinned prefix-space tokenisation);
+* chexbert: a fresh ``F1CheXbert(device="cpu")`` and its ``forward(hyps, refs)`` (one report per
+  forward pass, references and hypotheses);
+* semb_score: CheXbert ``encode.py`` as CXR-Report-Metric runs it (batches of 18 in file order,
+  padded, once for the predictions and once for the references) and ``add_semb_col``;
+* radgraph: ``F1RadGraph(reward_level="all", model_type="radgraph")`` on (hyps, refs).
+"""
+
+import importlib.util
+import os
+import sys
+import time
+
+
+def _task(name):
+    """A sibling task module, loaded as run.py loads tasks (never on sys.path: radgraph.py would
+    shadow the radgraph package)."""
+    key = "oracle_task_" + name
+    if key not in sys.modules:
+        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(__file__), name + ".py"))
+        sys.modules[key] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules[key])
+    return sys.modules[key]
+
+
+def _bleu2(predictions, references):
+    bleu2 = _task("bleu2")
+
+    t = time.perf_counter()
+    bleu2.run(predictions, references)
+    return {"load": 0.0, "score": time.perf_counter() - t}
+
+
+def _bertscore(predictions, references):
+    bertscore = _task("bertscore")
+
+    t = time.perf_counter()
+    bertscore._scorer()
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    bertscore.run(predictions, references, prefix_space=True)
+    return {"load": load, "score": time.perf_counter() - t}
+
+
+def _chexbert(predictions, references):
+    from f1chexbert import F1CheXbert
+
+    t = time.perf_counter()
+    model = F1CheXbert(device="cpu")
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    model.forward(predictions, references)
+    return {"load": load, "score": time.perf_counter() - t}
+
+
+def _encode_py(model, reports, batch_size=18):
+    """CheXbert encode.py: tokenize all, batches of 18 in order, padded, [CLS] of the last layer."""
+    import pandas as pd
+    import torch
+    from f1chexbert.f1chexbert import generate_attention_masks, tokenize
+
+    ids = tokenize(pd.Series(reports), model.tokenizer)
+    out = []
+    with torch.no_grad():
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size]
+            lens = [len(c) for c in chunk]
+            batch = torch.zeros(len(chunk), max(lens), dtype=torch.long)
+            for i, c in enumerate(chunk):
+                batch[i, :len(c)] = torch.tensor(c)
+            mask = generate_attention_masks(batch, lens, "cpu")
+            out.append(model.model.bert(batch, attention_mask=mask)[0][:, 0, :])
+    return torch.cat(out).numpy()
+
+
+def _semb_score(predictions, references):
+    import numpy as np
+    from f1chexbert import F1CheXbert
+
+    t = time.perf_counter()
+    model = F1CheXbert(device="cpu")
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    label, pred = _encode_py(model, list(references)), _encode_py(model, list(predictions))
+    [(a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b)) for a, b in zip(label, pred)]
+    return {"load": load, "score": time.perf_counter() - t}
+
+
+def _radgraph(predictions, references, model_cache_dir):
+    from radgraph import F1RadGraph
+
+    t = time.perf_counter()
+    scorer = F1RadGraph(reward_level="all", model_type="radgraph", model_cache_dir=model_cache_dir, cuda=-1)
+    load = time.perf_counter() - t
+    t = time.perf_counter()
+    scorer(hyps=list(predictions), refs=list(references))
+    return {"load": load, "score": time.perf_counter() - t}
+
+
+def run(metric, predictions, references, **args):
+    return {"bleu2": _bleu2, "bertscore": _bertscore, "chexbert": _chexbert, "semb_score": _semb_score,
+            "radgraph": _radgraph}[metric](predictions, references, **args)
