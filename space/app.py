@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a Space: `python app.py` inside space/
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if __package__ in (None, "") and sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
+    # Run as a Space (`python app.py` inside this folder): the folder itself must not be on the
+    # path (its modules would shadow others); the checkout above it is, for running from a clone.
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 import gradio as gr
 
 from hf_metrics.registry import METRICS, REXRANK_EIGHT
 from rexrank.errors import RexrankError
 from space import leaderboard as lb
-from space.secrets import redact
+from space.redaction import redact
 from space.store import STATES, Store, open_store
 from space.submit import SubmitPolicy, check_rate_limit, enqueue, file_requests, model_requests, read_upload
 
@@ -258,11 +260,12 @@ def prepare_store(store: Store) -> None:
 
 if __name__ == "__main__":  # a Hub Space runs `python app.py`
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from space.secrets import install_log_filter
+    from space.redaction import install_log_filter
 
     install_log_filter()
     _store, _settings, _worker_settings = settings_from_env()
     prepare_store(_store)
     if os.environ.get("REXRANK_WORKER", "1") != "0":
         start_worker_thread(_store, _worker_settings)
-    launch(build_app(_store, _settings), host="0.0.0.0", port=int(os.environ.get("PORT", 7860)), settings=_settings)
+    launch(build_app(_store, _settings), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+           port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), settings=_settings)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from space.secrets import install_log_filter
+    from space.redaction import install_log_filter
 
     install_log_filter()
     from space.app import AppSettings, build_app, launch, prepare_store, start_worker_thread

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rexrank.errors import RexrankError
-from space.secrets import redact
+from space.redaction import redact
 from space.store import LeaseLostError, Request, Store, utc_now_iso
 
 logger = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ def test_about_lists_every_metric_from_the_registry(store, settings):
 
 
 def test_secrets_are_redacted_from_logs_and_failure_reasons(tmp_path, monkeypatch, small_iu_manifest):
-    from space.secrets import RedactingFilter
+    from space.redaction import RedactingFilter
     from space.worker import Worker, WorkerSettings
 
     token = "hf_plantedTOKENforTHEtest42"
@@ -184,6 +184,9 @@ def _wait_finished(client, name: str, timeout: float = 90) -> list:
 def test_gradio_client_submits_a_file_watches_it_finish_and_reads_the_leaderboard(space_server, small_iu_predictions):
     from gradio_client import Client, handle_file
 
+    import urllib.request
+
+    assert "Sign in with Hugging Face" not in urllib.request.urlopen(space_server.url + "config").read().decode()
     client = Client(space_server.url, verbose=False)
     assert {"/submit", "/queue", "/leaderboard"} <= set(client.view_api(return_format="dict")["named_endpoints"])
     message = client.predict("", "", handle_file(str(small_iu_predictions)), "ClientSystem", ["iu_xray"],
