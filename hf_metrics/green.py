@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 # The only models for which trust_remote_code may be True: reviewed repo -> pinned commit.
 REMOTE_CODE_ALLOWLIST: Mapping[str, str] = MappingProxyType({GREEN_MODEL.repo_id: GREEN_MODEL.revision})
 ENGINES = ("auto", "hf", "vllm")
+VLLM_CHUNK = 1024  # studies handed to vLLM at once; results are cached after each chunk
 
 
 def remote_code_allowed(resolved: models.ResolvedModel) -> bool:
@@ -208,7 +209,7 @@ class GreenScorer:
             logger.info("GREEN: generating %d completions (%d cached) with %s on %s", len(todo), len(done),
                         engine.name, self.device)
         budgets = {k: max(1, self.max_length - len(unique[k])) for k in todo}
-        size = len(todo) if engine.name == "vllm" else self.batch_size
+        size = VLLM_CHUNK if engine.name == "vllm" else self.batch_size  # vLLM schedules its own batches
         batches = list(length_sorted_batches([len(unique[k]) for k in todo], size))
         for batch in progress(batches, len(batches), "GREEN", self.progress and len(batches) > 1):
             chosen = [todo[i] for i in batch]

@@ -68,7 +68,7 @@ class GreenTokenizer:
 
     @classmethod
     def from_folder(cls, folder: str | Path) -> "GreenTokenizer":
-        from tokenizers import AddedToken, Tokenizer
+        from tokenizers import Tokenizer
 
         folder = Path(folder)
         config = _read_json(folder / "tokenizer_config.json")
@@ -81,9 +81,7 @@ class GreenTokenizer:
             raise CheckpointMismatchError(f"GREEN tokenizer: neither tokenizer.json nor tokenizer.model in {folder}")
         backend.no_truncation()
         backend.no_padding()
-        extra = [_content(t) for t in specials.get("additional_special_tokens", []) + config.get("additional_special_tokens", [])]
-        if extra:  # LlamaTokenizerFast registers these as special added tokens (skipped when decoding)
-            backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(extra)])
+        _add_declared_tokens(backend, folder, config, specials)
         bos = _content(config.get("bos_token") or specials.get("bos_token") or "<s>")
         eos = _content(config.get("eos_token") or specials.get("eos_token") or "</s>")
         add_bos = config.get("add_bos_token", True)
@@ -103,6 +101,25 @@ class GreenTokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """``batch_decode(..., skip_special_tokens=True)`` with ``clean_up_tokenization_spaces=True``."""
         return clean_up_tokenization(self.backend.decode(list(ids), skip_special_tokens=True))
+
+
+def _add_declared_tokens(backend, folder: Path, config: dict, specials: dict) -> None:
+    """Added tokens declared beside the vocabulary, in id order, as ``LlamaTokenizerFast`` loads them:
+    ``added_tokens_decoder`` (tokenizer_config.json), ``added_tokens.json``, then the additional
+    special tokens (special ones are skipped when decoding)."""
+    from tokenizers import AddedToken
+
+    declared = sorted((int(i), t) for i, t in config.get("added_tokens_decoder", {}).items())
+    declared += sorted((i, {"content": c}) for c, i in _read_json(folder / "added_tokens.json").items())
+    for _, token in declared:
+        content = _content(token)
+        if backend.token_to_id(content) is None:
+            added = AddedToken(content, special=bool(token.get("special", False)),
+                               normalized=bool(token.get("normalized", not token.get("special", False))),
+                               lstrip=bool(token.get("lstrip", False)), rstrip=bool(token.get("rstrip", False)))
+            (backend.add_special_tokens if added.special else backend.add_tokens)([added])
+    extra = [_content(t) for t in specials.get("additional_special_tokens", []) + config.get("additional_special_tokens", [])]
+    backend.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in dict.fromkeys(extra)])
 
 
 def _read_json(path: Path) -> dict:
