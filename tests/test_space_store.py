@@ -129,5 +129,24 @@ def test_hub_backend_commits_with_parent_commit_and_retries_on_conflict(fake_hub
         t.start()
     for t in threads:
         t.join()
-    assert len(stores[0].requests()) == 9
-    assert hub.stats["commits"] == 9 and hub.stats["conflicts"] > 0  # refused stale commits were retried
+    assert len(stores[0].requests()) == 9 and hub.stats["commits"] == 9  # nothing lost, nothing doubled
+
+
+def test_hub_backend_rereads_and_reapplies_after_a_412(fake_hub):
+    """A writer that lost the race (its parent_commit is stale) re-reads and re-applies its change."""
+    from space.store.hub import HubDatasetStore
+
+    endpoint, hub = fake_hub
+    mine, other = (HubDatasetStore("rexrank/conflict", endpoint=endpoint) for _ in range(2))
+    req = mine.submit(_request("org/a"))
+    calls = []
+
+    def change(snap):
+        calls.append(snap.sha)
+        if len(calls) == 1:  # someone else commits after we read and before we commit
+            other.submit(_request("org/b"))
+        return {"requests/extra.json": _request("org/c").to_json()}, None
+
+    mine.transact(change, "racing change")
+    assert len(calls) == 2 and calls[0] != calls[1] and hub.stats["conflicts"] == 1
+    assert {r.model for r in mine.requests()} == {"org/a", "org/b", "org/c"} and mine.get(req.id)
