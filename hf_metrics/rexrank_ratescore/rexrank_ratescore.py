@@ -1,0 +1,28 @@
+"""ReXrank RaTEScore (an `evaluate` module; the scorer is the registry's ``ratescore``, see README.md)."""
+
+from hf_metrics import evaluate_module
+
+_DESCRIPTION = """RaTEScore of generated chest X-ray reports as the ReXrank leaderboard computes it (RaTEScore 0.6.0): medical entities found by Angelakeke/RaTE-NER-Deberta in each sentence, embedded with FremyCompany/BioLORD-2023-C, matched across the two reports with entity-type affinity weights and a penalty for negated matches; one F1-like value per study, with the entities of both reports."""
+
+_CITATION = """@inproceedings{zhao2024ratescore,
+  title={RaTEScore: A Metric for Radiology Report Generation},
+  author={Zhao, Weike and Wu, Chaoyi and Zhang, Xiaoman and Zhang, Ya and Wang, Yanfeng and Xie, Weidi},
+  booktitle={Proceedings of the 2024 Conference on Empirical Methods in Natural Language Processing},
+  pages={15004--15019},
+  year={2024}
+}
+
+@article{zhang2024rexrank,
+  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
+  journal={arXiv preprint arXiv:2411.15122},
+  year={2024}
+}"""
+
+
+class RexrankRatescore(evaluate_module.ScorerMetric):
+    """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
+
+    metric_name = "ratescore"
+    description = _DESCRIPTION
+    citation = _CITATION
