@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 DATASETS = list(lb.PUBLISHED_SUFFIX)
 TRACKS = list(lb.PUBLISHED_PREFIX)
+UI_READ_CACHE_S = 2.0  # a Hub-backed store's pages may show state up to this old
 QUEUE_COLUMNS = ["Request", "Submitted", "System", "Test set", "Track", "State", "Reason", "Attempts"]
 
 CSS = """
@@ -234,7 +235,7 @@ def settings_from_env() -> tuple[Store, AppSettings, "WorkerSettings"]:
     metrics = [m.strip() for m in os.environ.get("REXRANK_METRICS", "").split(",") if m.strip()] or None
     on_space = bool(os.environ.get("SPACE_ID"))
     policy = SubmitPolicy(rate_limit=int(os.environ.get("REXRANK_RATE_LIMIT", "5")) if on_space else None)
-    store = open_store(os.environ.get("REXRANK_STORE"))
+    store = open_store(os.environ.get("REXRANK_STORE"), read_cache_seconds=UI_READ_CACHE_S)
     return store, AppSettings(on_space=on_space, policy=policy, metrics=metrics), WorkerSettings(metrics=metrics)
 
 
@@ -266,6 +267,6 @@ if __name__ == "__main__":  # a Hub Space runs `python app.py`
     _store, _settings, _worker_settings = settings_from_env()
     prepare_store(_store)
     if os.environ.get("REXRANK_WORKER", "1") != "0":
-        start_worker_thread(_store, _worker_settings)
+        start_worker_thread(open_store(os.environ.get("REXRANK_STORE")), _worker_settings)  # no read cache
     launch(build_app(_store, _settings), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
            port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), settings=_settings)

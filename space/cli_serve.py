@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
     from space.redaction import install_log_filter
 
     install_log_filter()
-    from space.app import AppSettings, build_app, launch, prepare_store, start_worker_thread
+    from space.app import UI_READ_CACHE_S, AppSettings, build_app, launch, prepare_store, start_worker_thread
     from space.store import open_store
     from space.submit import SubmitPolicy
 
-    store = open_store(args.store)
+    store = open_store(args.store, read_cache_seconds=UI_READ_CACHE_S)
     settings_w = worker_settings(args)
     policy = SubmitPolicy(manifests=pairs(args.manifest, "--manifest"))
     if args.max_upload_mb is not None:
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     prepare_store(store)
     stop = None
     if not args.no_worker:
-        _, stop = start_worker_thread(store, settings_w)
+        _, stop = start_worker_thread(open_store(args.store), settings_w)  # its own client: no read cache
     logger.info("store: %s; worker: %s", store.location, "off" if args.no_worker else "in this process")
     try:
         launch(build_app(store, settings), host=args.host, port=args.port, settings=settings)

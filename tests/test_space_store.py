@@ -150,3 +150,19 @@ def test_hub_backend_rereads_and_reapplies_after_a_412(fake_hub):
     mine.transact(change, "racing change")
     assert len(calls) == 2 and calls[0] != calls[1] and hub.stats["conflicts"] == 1
     assert {r.model for r in mine.requests()} == {"org/a", "org/b", "org/c"} and mine.get(req.id)
+
+
+def test_hub_reads_may_reuse_a_young_snapshot_but_never_miss_our_own_writes(fake_hub):
+    from space.store.hub import HubDatasetStore
+
+    endpoint, _ = fake_hub
+    ui = HubDatasetStore("rexrank/cached", endpoint=endpoint, read_cache_seconds=60)
+    worker = HubDatasetStore("rexrank/cached", endpoint=endpoint)
+    assert ui.requests() == []
+    worker.submit(_request("org/elsewhere"))
+    assert ui.requests() == []  # another client's write: visible once the cache expires
+    mine = ui.submit(_request("org/mine"))  # our own write empties the cache
+    assert {r.model for r in ui.requests()} == {"org/elsewhere", "org/mine"} and ui.get(mine.id)
+    ui.read_cache_seconds = 0
+    worker.claim("w", 30)
+    assert {r.state for r in ui.requests()} == {"PENDING", "RUNNING"}

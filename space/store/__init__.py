@@ -25,13 +25,14 @@ def default_store_dir() -> str:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "rexrank", "space")
 
 
-def open_store(spec: str | None = None, *, endpoint: str | None = None) -> Store:
-    """``None``/``DIR`` -> LocalDirStore, ``hub:ORG/REPO`` -> HubDatasetStore."""
+def open_store(spec: str | None = None, *, endpoint: str | None = None, read_cache_seconds: float = 0.0) -> Store:
+    """``None``/``DIR`` -> LocalDirStore, ``hub:ORG/REPO`` -> HubDatasetStore (whose plain reads may
+    reuse a snapshot up to ``read_cache_seconds`` old: for a UI, not for workers)."""
     spec = spec or default_store_dir()
     if spec.startswith("hub:"):
         from space.store.hub import HubDatasetStore
 
-        return HubDatasetStore(spec[len("hub:"):], endpoint=endpoint)
+        return HubDatasetStore(spec[len("hub:"):], endpoint=endpoint, read_cache_seconds=read_cache_seconds)
     return LocalDirStore(spec)
 
 

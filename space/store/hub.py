@@ -44,7 +44,7 @@ class _CommitSnapshot:
 class HubDatasetStore(Store):
     def __init__(self, repo_id: str, *, endpoint: str | None = None, token: str | None = None,
                  create: bool = True, private: bool = True, max_retries: int = 30,
-                 cache_dir: str | os.PathLike | None = None):
+                 cache_dir: str | os.PathLike | None = None, read_cache_seconds: float = 0.0):
         from huggingface_hub import HfApi
 
         self.repo_id = repo_id
@@ -55,6 +55,10 @@ class HubDatasetStore(Store):
         self._cache_dir = str(cache_dir or tempfile.mkdtemp(prefix="rexrank-hubstore-"))
         self._blob_cache: dict[str, bytes] = {}
         self._blob_lock = threading.Lock()
+        # Reads (not transactions) may reuse a snapshot this young: a Space whose every open page
+        # polls the queue would otherwise ask the Hub for the repo state several times a second.
+        self.read_cache_seconds = read_cache_seconds
+        self._read_snapshot: tuple[float, _CommitSnapshot] | None = None
         if create:
             self._ensure_repo(private)
 
@@ -102,9 +106,18 @@ class HubDatasetStore(Store):
                 self._blob_cache[blob_id] = data
         return data
 
-    def snapshot(self) -> Snapshot:
+    def _fresh_snapshot(self) -> _CommitSnapshot:
         sha, blobs = self._head()
         return _CommitSnapshot(self, sha, blobs)
+
+    def snapshot(self) -> Snapshot:
+        cached = self._read_snapshot
+        if cached is not None and time.monotonic() - cached[0] < self.read_cache_seconds:
+            return cached[1]
+        snap = self._fresh_snapshot()
+        if self.read_cache_seconds > 0:
+            self._read_snapshot = (time.monotonic(), snap)
+        return snap
 
     # --- writing --------------------------------------------------------------------------
     def transact(self, fn: Callable[[Snapshot], tuple[Writes, T]], message: str) -> T:
@@ -112,7 +125,7 @@ class HubDatasetStore(Store):
         from huggingface_hub.errors import HfHubHTTPError
 
         for attempt in range(self.max_retries):
-            snap = self.snapshot()
+            snap = self._fresh_snapshot()
             writes, value = fn(snap)
             operations = []
             for path, data in writes.items():
@@ -125,6 +138,7 @@ class HubDatasetStore(Store):
             try:
                 self.api.create_commit(self.repo_id, operations, commit_message=message, repo_type="dataset",
                                        parent_commit=snap.sha)
+                self._read_snapshot = None  # our own write is visible to our next read
                 return value
             except HfHubHTTPError as err:
                 status = getattr(getattr(err, "response", None), "status_code", None)
