@@ -164,6 +164,23 @@ def _significant_errors(result: Mapping[str, Any]) -> list[float] | None:
     return out if any(not math.isnan(v) for v in out) else None
 
 
+def _no_actionable_error(result: Mapping[str, Any]) -> list[bool | None]:
+    """Per study: no line worse than "not actionable". From the line severities when the details
+    have them (right under both the max and the sum aggregation), else from the per-study max."""
+    values = [stats_float(v) for v in result["per_study"]["fineradscore"]]
+    details = (result.get("details") or {}).get("fineradscore") or [None] * len(values)
+    out: list[bool | None] = []
+    for value, detail in zip(values, details):
+        lines = detail.get("line_severities") if isinstance(detail, Mapping) else None
+        if math.isnan(value):
+            out.append(None)
+        elif isinstance(lines, Mapping):
+            out.append(all(float(v) <= 1 for v in lines.values()))
+        else:
+            out.append(value <= 1)
+    return out
+
+
 def _share(flags: Iterable[bool | None]) -> dict[str, Any]:
     flags = [f for f in flags if f is not None]
     n = len(flags)
@@ -180,10 +197,9 @@ def error_rates(result: Mapping[str, Any]) -> dict[str, Any] | None:
         out["no_clinically_significant_error"] = {
             **_share(None if math.isnan(v) else v == 0 for v in sig), "source": "GREEN clinically significant errors"}
     if "fineradscore" in result["per_study"]:
-        sev = [stats_float(v) for v in result["per_study"]["fineradscore"]]
         out["no_actionable_error"] = {
-            **_share(None if math.isnan(v) else v <= 1 for v in sev),
-            "source": "FineRadScore severity <= 1 (no error or not actionable)"}
+            **_share(_no_actionable_error(result)),
+            "source": "FineRadScore: every line 'no error' or 'not actionable' (severity <= 1)"}
     return out or None
 
 

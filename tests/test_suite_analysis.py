@@ -124,6 +124,12 @@ def test_error_rates_from_green_counts_and_fineradscore_severities():
                                                              "green_insignificant_errors": [5, 5, 5, 5]}})
     assert analysis.error_rates(by_column)["no_clinically_significant_error"]["share"] == 0.75
     assert analysis.error_rates(_result({"bleu2": [0.1, 0.2]})) is None
+    # the paper's sum aggregation: two "not actionable" lines sum to 2 but are still no actionable error
+    summed = _result({"fineradscore": [2.0, 2.0, float("nan")]},
+                     details={"fineradscore": [{"line_severities": {"1": 1, "2": 1}}, {"line_severities": {"1": 2}},
+                                               {"reply": None}]})
+    rates = analysis.error_rates(summed)["no_actionable_error"]
+    assert rates["share"] == 0.5 and rates["n"] == 2  # the failed study is left out, not counted as an error
 
 
 def test_correlation_across_studies_and_systems():
