@@ -174,3 +174,40 @@ def test_metrics_command_lists_the_registry(capsys):
     out = capsys.readouterr().out
     for name in ("bleu2", "radcliq", "green", "fineradscore", "1/mean", "distilbert/distilroberta-base@"):
         assert name in out
+
+
+def test_default_metrics_radcliq_reuses_its_components(tmp_path, predictions_file, iu_manifests, tiny_bertscore_models,
+                                                       tiny_chexbert_models, tiny_radgraph_models,
+                                                       tiny_ratescore_models, capsys):
+    from hf_metrics.radcliq import RadCliQScorer
+    from hf_metrics.registry import default_metrics
+
+    assert default_metrics() == ["bleu2", "bertscore", "semb_score", "radgraph", "radcliq", "ratescore"]
+    # the first 60 IU-Xray test studies (a local manifest): every default metric on tiny weights, kept fast
+    subset = dict(list(json.loads(Path(iu_manifests["test"]).read_text()).items())[:60])
+    manifest = tmp_path / "iu_subset.json"
+    manifest.write_text(json.dumps(subset))
+    preds = json.loads(predictions_file.read_text())
+    subset_preds = tmp_path / "subset_preds.json"
+    subset_preds.write_text(json.dumps({k: preds[k] for k in subset}))
+    before = dict(suite.SCORED_COUNTER)
+    code, results = _score(tmp_path, subset_preds, "--manifest", str(manifest))  # no --metrics: the default set
+    assert code == 0 and results["dataset"]["n_studies"] == 60
+    assert list(results["metrics"]) == default_metrics()
+    unique_pairs = suite.SCORED_COUNTER["bleu2"] - before.get("bleu2", 0)
+    for name in default_metrics():  # each metric (RadCliQ's components included) ran once per unique pair
+        assert suite.SCORED_COUNTER[name] - before.get(name, 0) == unique_pairs
+    per = results["per_study"]
+    expected = RadCliQScorer().from_components({c: per[c] for c in ("radgraph", "bertscore", "semb_score", "bleu2")})
+    assert per["radcliq"] == pytest.approx(expected.values["radcliq"], abs=1e-12)
+    entry = results["metrics"]["radcliq"]
+    mean = sum(per["radcliq"]) / len(per["radcliq"])
+    assert entry["reported_as"] == "reciprocal_mean" and entry["value"] == pytest.approx(1 / mean)
+    assert entry["ci"] == pytest.approx([1 / entry["mean_ci"][1], 1 / entry["mean_ci"][0]])
+    assert entry["higher_is_better"] is True  # 1/RadCliQ-v1 is higher-better
+    printed = capsys.readouterr().out
+    for display in ("BLEU-2", "BERTScore", "SembScore", "RadGraph F1", "1/RadCliQ-v1", "RaTEScore"):
+        assert display in printed
+    repos = {m["repo_id"] for m in results["provenance"]["models"]}
+    assert {"distilbert/distilroberta-base", "StanfordAIMI/RRG_scorers"} <= repos
+    assert "normal_abnormal" in results["analyses"] or results["details"]["chexbert"]
