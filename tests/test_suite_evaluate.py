@@ -49,7 +49,9 @@ def test_installed_module_loads_by_bare_name_offline_in_fresh_modules_cache(tmp_
         "import json, evaluate\n"
         "m = evaluate.load('rexrank')\n"
         f"out = m.compute(predictions={PREDS!r}, references={REFS!r}, metrics=['bleu2'], per_study=True)\n"
-        "print(json.dumps({'module': type(m).__module__, 'out': out}))\n"
+        "one = evaluate.load('rexrank_bleu2')\n"
+        f"alone = one.compute(predictions={PREDS!r}, references={REFS!r})\n"
+        "print(json.dumps({'module': type(m).__module__, 'out': out, 'alone': alone['bleu2_per_study']}))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True,
                           cwd=tmp_path)
@@ -59,6 +61,7 @@ def test_installed_module_loads_by_bare_name_offline_in_fresh_modules_cache(tmp_
     assert answer["out"]["bleu2"]["per_study"] == pytest.approx(expected, abs=0)
     assert answer["out"]["bleu2"]["value"] == pytest.approx(sum(expected) / len(expected))
     assert answer["out"]["bleu2"]["n"] == len(PREDS)
+    assert answer["alone"] == pytest.approx(expected, abs=0)  # one metric's module, also by bare name
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,51 @@
+"""A slow metric saves its scores chunk by chunk: a run killed half-way resumes where it stopped.
+
+Uses a registry entry added for the test (an API-style metric whose scorer dies on its second
+call), so the suite's own chunking, caching and resumption are what is exercised."""
+
+from __future__ import annotations
+
+import pytest
+
+from hf_metrics import suite
+from hf_metrics.registry import METRICS, MetricSpec, ScoreResult
+from rexrank.errors import RexrankError
+
+CALLS: list[int] = []
+
+
+class DyingScorer:
+    """Scores = word counts; raises on its second call in a process, like a killed worker."""
+
+    die_on_call = 2
+
+    def __init__(self, **options):
+        self.options = options
+
+    def __call__(self, predictions, references):
+        CALLS.append(len(predictions))
+        if len(CALLS) == self.die_on_call:
+            raise RexrankError("API went away")
+        return ScoreResult("dying", {"dying": [float(len(p.split())) for p in predictions]})
+
+
+@pytest.fixture
+def dying_metric(monkeypatch):
+    monkeypatch.setitem(METRICS, "dying", MetricSpec("dying", "Dying", "tests.test_suite_resume:DyingScorer",
+                                                     needs_api=True, extra=True))
+    monkeypatch.setattr(suite, "_CHUNK", 10)
+    CALLS.clear()
+
+
+def test_interrupted_slow_metric_resumes_from_saved_chunks(dying_metric, tmp_path):
+    preds = [f"report {' word' * i}" for i in range(35)]
+    refs = ["reference"] * 35
+    with pytest.raises(RexrankError, match="API went away"):
+        suite.score_predictions(preds, refs, metrics=["dying"], cache_dir=tmp_path, progress=False)
+    assert CALLS == [10, 10]  # first chunk saved, second died
+    DyingScorer.die_on_call = 99
+    out = suite.score_predictions(preds, refs, metrics=["dying"], cache_dir=tmp_path, progress=False, per_study=True)
+    assert CALLS == [10, 10, 10, 10, 5]  # resumed: only the 25 unsaved studies, in chunks
+    assert out["dying"]["cache"] == {"hits": 10, "computed": 25}
+    assert out["dying"]["per_study"] == [float(i + 1) for i in range(35)]
+    DyingScorer.die_on_call = 2
