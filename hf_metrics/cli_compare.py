@@ -69,6 +69,16 @@ def run(args: argparse.Namespace) -> int:
         print()
     print(f"p-values: two-sided, {args.n_resamples} resamples (seed {args.seed}); "
           "AR = approximate randomisation (swap the systems' outputs per study)")
+    from hf_metrics.analysis import system_correlation
+
+    corr = system_correlation(results)
+    if corr:
+        print(f"\nPearson r between metrics across the {corr['n']} systems (leaderboard values):")
+        names = corr["metrics"]
+        width = max(len(n) for n in names)
+        print(" " * width + "".join(f"{n[:8]:>9}" for n in names))
+        for name, row in zip(names, corr["pearson"]):
+            print(f"{name:<{width}}" + "".join("        –" if r != r else f"{r:>9.2f}" for r in row))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(comparisons[0] if len(comparisons) == 1 else comparisons, indent=2) + "\n")

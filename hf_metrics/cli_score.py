@@ -64,18 +64,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write model-index and .eval_results YAML for this Hub model (see hub_results)")
 
 
-def read_for_track(path: Path, dataset: str, split: str, track: str, manifest: Path | None,
-                   allow_missing: bool, reference_style: str = "manifest") -> dict[str, str]:
-    """Predictions validated against the test set; studies outside ``track`` may be absent.
+def read_for_track(path: Path, every: list[str], in_track: set[str], allow_missing: bool) -> dict[str, str]:
+    """Predictions validated against the test set (``every`` study id); studies outside the
+    track (``in_track``) may be absent.
 
     Unknown ids, duplicates, NaN, non-text are refused by ``read_predictions``; a missing or
     empty prediction is refused only for studies the track scores (unless ``allow_missing``).
     """
     from hf_datasets.predictions import PredictionFileError, read_predictions
-    from hf_datasets.tracks import load_track
 
-    every = load_track(dataset, "findings_impression", split, manifest, reference_style).study_ids
-    in_track = set(load_track(dataset, track, split, manifest, reference_style).study_ids)
     try:
         return read_predictions(path, every, allow_missing=allow_missing)
     except PredictionFileError as err:
@@ -150,9 +147,14 @@ def analyses_lines(results: Mapping[str, Any]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from hf_metrics import suite
 
+    from hf_datasets.manifests import load_manifest
+    from hf_datasets.tracks import select_track
+
     metrics = [m for item in args.metrics for m in item.split(",") if m] if args.metrics else None
-    predictions = read_for_track(args.predictions, args.dataset, args.split, args.track, args.manifest,
-                                 args.allow_missing, args.reference_style)
+    manifest = load_manifest(args.dataset, args.split, args.manifest)  # read once
+    data = select_track(manifest, args.track, args.reference_style)
+    every = [s["study_id"] for s in manifest.studies]
+    predictions = read_for_track(args.predictions, every, set(data.study_ids), args.allow_missing)
     out = args.out or Path("rexrank-results") / f"{args.dataset}_{args.split}_{args.track}_{args.predictions.stem}"
     options = {k: v for k, v in {"device": args.device, "batch_size": args.batch_size}.items() if v is not None}
     results = suite.score_test_set(
@@ -160,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out, allow_missing=args.allow_missing, reference_style=args.reference_style,
         ci="bootstrap" if args.bootstrap else "normal", n_resamples=args.bootstrap or 1000, seed=args.seed,
         cache_dir=args.cache_dir, use_cache=not args.no_cache, system=args.system or args.predictions.stem,
-        labels=read_labels(args.labels) if args.labels else None, plots=not args.no_plots, **options)
+        labels=read_labels(args.labels) if args.labels else None, plots=not args.no_plots, track_data=data,
+        **options)
     print(leaderboard_table(results))
     for line in analyses_lines(results):
         print(line)

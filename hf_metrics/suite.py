@@ -409,18 +409,21 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
                    reference_style: str = "manifest", ci: str = "normal", n_resamples: int = 1000, seed: int = 0,
                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
                    system: str | None = None, labels: Mapping[str, bool] | None = None,
-                   plots: bool = True, **scorer_options: Any) -> dict[str, Any]:
+                   plots: bool = True, track_data: Any = None, **scorer_options: Any) -> dict[str, Any]:
     """Score a system on a ReXrank test set; returns the ``results.json`` content.
 
     ``predictions``: ``{study_id: report}`` (read files with ``hf_datasets.predictions``).
     ``labels``: optional ``{study_id: is_normal}`` for the normal/abnormal split (default:
     CheXbert's "No Finding" of the reference, when the chexbert metric ran).
     With ``out_dir``: writes ``results.json``, ``per_study.csv`` and the plots there.
+    ``track_data``: an already loaded ``hf_datasets.tracks.TrackData`` of this test set and track.
     """
     from hf_datasets.tracks import load_track
 
     started = time.time()
-    data = load_track(dataset, track, split=split, manifest=manifest, reference_style=reference_style)
+    data = track_data or load_track(dataset, track, split=split, manifest=manifest, reference_style=reference_style)
+    if (data.config, data.split, data.track) != (dataset, split, track):
+        raise InputError(f"track_data is {data.config}/{data.split}/{data.track}, not {dataset}/{split}/{track}")
     what = f"the {dataset} {split} set, {track} track ({len(data.study_ids)} studies)"
     texts = check_predictions(predictions, data.study_ids, allow_missing=allow_missing, what=what)
     chosen = resolve_metrics(metrics)
@@ -454,7 +457,8 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
                            "options": {k: v for k, v in options_for(runs[name].spec, scorer_options).items()},
                            "scorer": runs[name].provenance} for name in runs},
         "models": _unique_models(runs),
-        "assets": sorted({str(a) for r in runs.values() for a in _as_list(r.provenance.get("assets"))}),
+        "assets": sorted({f"manifest {dataset}/{split} sha256:{data.manifest_sha256}"} |
+                         {str(a) for r in runs.values() for a in _as_list(r.provenance.get("assets"))}),
         "device": _device(scorer_options),
         "libraries": _library_versions(),
         "platform": platform.platform(),
