@@ -136,17 +136,18 @@ class RadGraphModel(nn.Module):
         width = self._endpoint_span_extractor._span_width_embedding(ends - starts)
         spans = torch.cat([words[:, starts], words[:, ends], width.unsqueeze(0).expand(batch, -1, -1)], -1)
 
-        # NER: null label scores 0; masked spans never win.
-        ner = self._ner._ner_scorers[self.ner_space](spans)
-        ner = ner.masked_fill(~span_mask.unsqueeze(-1), -1e20)
-        ner = torch.cat([ner.new_zeros(*ner.shape[:2], 1), ner], -1)
-        label = ner.argmax(-1)
-        doc, span = ((label != 0) & span_mask).nonzero(as_tuple=True)
-        entities = torch.stack([doc, starts[span], ends[span], label[doc, span]], 1)
+        # Scorers run on real spans only (no padding); NER's null label scores 0.
+        doc_of, span_of = span_mask.nonzero(as_tuple=True)
+        real = spans[doc_of, span_of]
+        ner = self._ner._ner_scorers[self.ner_space](real)
+        label = torch.cat([ner.new_zeros(len(ner), 1), ner], -1).argmax(-1)
+        hit = label != 0
+        doc, span = doc_of[hit], span_of[hit]
+        entities = torch.stack([doc, starts[span], ends[span], label[hit]], 1)
 
         # Relations: keep the ceil(n * spans_per_word) best spans by mention score, per report.
-        mention = self._relation._mention_pruners[self.rel_space]._scorer(spans).squeeze(-1)
-        mention = mention.masked_fill(~span_mask, -1e20)
+        mention = spans.new_full(span_mask.shape, -1e20)  # padding is never kept
+        mention[doc_of, span_of] = self._relation._mention_pruners[self.rel_space]._scorer(real).squeeze(-1)
         keep = torch.ceil(n_words.float() * self.spans_per_word).long()
         k_max = max(int(keep.max().item()), 1)
         top = mention.topk(k_max, 1).indices  # (B, K), best first

@@ -9,6 +9,7 @@ Actions:
 * ``annotate``: run ``RadGraph(...)(texts)`` and return, per text, the words, entity and relation
   lists (positions) and the DESIGN §7.5 sets built from the official annotation dict.
 * ``score``: the official ``F1RadGraph(reward_level="all")`` rewards, for cross-checks.
+* ``bench``: the official pipeline timed (load apart from scoring), with its per-pair F1s.
 
 Also runnable as a script (``python -P radgraph.py '<json request>'``) so builders outside the
 oracle process can call it.
@@ -144,8 +145,38 @@ def score(model_cache_dir, predictions, references):
     return {"simple": rewards[0], "partial": rewards[1], "complete": rewards[2]}
 
 
+def _f1(test, retrieved):
+    """CXR-Report-Metric's ``compute_f1`` (radgraph_evaluate_model.py)."""
+    tp = len(test & retrieved)
+    precision = tp / len(retrieved) if retrieved else 0
+    recall = tp / len(test) if test else 0
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0
+
+
+def bench(model_cache_dir, predictions, references):
+    """Time the official pipeline (load apart from scoring) and return its per-pair RadGraph F1."""
+    import time
+
+    from radgraph import F1RadGraph
+
+    start = time.perf_counter()
+    scorer = F1RadGraph(reward_level="all", model_type="radgraph", model_cache_dir=model_cache_dir, cuda=-1)
+    load = time.perf_counter() - start
+    start = time.perf_counter()
+    _, _, hyp_annotations, ref_annotations = scorer(hyps=list(predictions), refs=list(references))
+    score = time.perf_counter() - start
+    entity, relation = [], []
+    for hyp, ref in zip(hyp_annotations, ref_annotations):
+        h, r = _readable(hyp), _readable(ref)
+        entity.append(_f1({tuple(x) for x in r["entity_set"]}, {tuple(x) for x in h["entity_set"]}))
+        relation.append(_f1({(tuple(a), tuple(b), k) for a, b, k in r["relation_set"]},
+                            {(tuple(a), tuple(b), k) for a, b, k in h["relation_set"]}))
+    return {"load": load, "score": score, "entity": entity, "relation": relation,
+            "n_empty_pairs_skipped": len(predictions) - len(entity)}
+
+
 def run(action, **args):
-    return {"build": build, "annotate": annotate, "score": score}[action](**args)
+    return {"build": build, "annotate": annotate, "score": score, "bench": bench}[action](**args)
 
 
 if __name__ == "__main__":
