@@ -157,8 +157,12 @@ def config_key(spec: MetricSpec, options: Mapping[str, Any], dependency_keys: Se
     refs = list(spec.models)
     if isinstance(options.get("model"), str):
         refs.append(parse_model_spec(options["model"]))
+    environment = {}
+    if spec.needs_api:  # the LLM behind the API is chosen by environment (never the key, a secret)
+        for name in ("OPENAI_BASE_URL", f"{spec.name.upper()}_MODEL"):
+            environment[name] = os.environ.get(name)
     return digest({
-        "metric": spec.name, "scorer": spec.scorer, "package": __version__,
+        "metric": spec.name, "scorer": spec.scorer, "package": __version__, "environment": environment,
         "models": [[str(r), _revision_fingerprint(r)] for r in refs],
         "options": {k: v for k, v in sorted(options.items()) if k not in _SPEED_ONLY},
         "requires": list(dependency_keys),
@@ -220,8 +224,9 @@ def _score_missing(spec: MetricSpec, scorer: Any, pairs: list[tuple[str, str, st
             result = scorer(preds, refs)
         SCORED_COUNTER[spec.name] += len(chunk)
         payloads = dict(zip((pk for pk, _, _ in chunk), _payloads(result, spec, len(chunk))))
-        if cache is not None:
-            cache.put_many(key, payloads)
+        if cache is not None:  # a failed study (no value, e.g. no valid LLM reply) is retried next run
+            cache.put_many(key, {pk: p for pk, p in payloads.items() if p["v"].get(spec.name) is not None
+                                 and not math.isnan(p["v"][spec.name])})
         out.update(payloads)
         corpus = dict(result.corpus) if len(chunks) == 1 else {}
         provenance = result.provenance or provenance
@@ -241,6 +246,10 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
     if isinstance(scorer_options.get("model"), str) and len([m for m in order if get_spec(m).models]) > 1:
         raise InputError("option 'model' names one checkpoint but several model-based metrics run; "
                          "use metric_options={'<metric>': {'model': ...}} instead")
+    stray = sorted(set(scorer_options.get("metric_options") or {}) - set(order))
+    if stray:
+        raise InputError(f"metric_options for {stray}, which {'is' if len(stray) == 1 else 'are'} not run "
+                         f"(running: {', '.join(order)})")
     cache = ScoreCache(cache_dir) if use_cache else None
     keys_in_order = [pair_key(p, r) for p, r in zip(predictions, references)]
     unique = dict(zip(keys_in_order, zip(predictions, references)))

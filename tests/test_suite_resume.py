@@ -49,3 +49,41 @@ def test_interrupted_slow_metric_resumes_from_saved_chunks(dying_metric, tmp_pat
     assert out["dying"]["cache"] == {"hits": 10, "computed": 25}
     assert out["dying"]["per_study"] == [float(i + 1) for i in range(35)]
     DyingScorer.die_on_call = 2
+
+
+class HalfFailingScorer:
+    """NaN for every other study on the first call (an LLM reply that never parsed), then all fine."""
+
+    calls = 0
+
+    def __init__(self, **options):
+        pass
+
+    def __call__(self, predictions, references):
+        HalfFailingScorer.calls += 1
+        first = HalfFailingScorer.calls == 1
+        values = [float("nan") if first and i % 2 else float(len(p)) for i, p in enumerate(predictions)]
+        return ScoreResult("flaky", {"flaky": values})
+
+
+def test_failed_studies_are_not_cached_and_are_retried(monkeypatch, tmp_path):
+    monkeypatch.setitem(METRICS, "flaky", MetricSpec("flaky", "Flaky", "tests.test_suite_resume:HalfFailingScorer",
+                                                     needs_api=True, extra=True))
+    monkeypatch.setenv("FLAKY_MODEL", "judge-a")
+    preds, refs = ["a", "bb", "ccc", "dddd"], ["r"] * 4
+    first = suite.score_predictions(preds, refs, metrics=["flaky"], cache_dir=tmp_path, progress=False)
+    assert first["flaky"]["n"] == 2 and first["flaky"]["n_missing"] == 2
+    second = suite.score_predictions(preds, refs, metrics=["flaky"], cache_dir=tmp_path, progress=False)
+    assert second["flaky"]["cache"] == {"hits": 2, "computed": 2} and second["flaky"]["n"] == 4
+    # another judge model (chosen by environment) is another configuration: nothing reused
+    monkeypatch.setenv("FLAKY_MODEL", "judge-b")
+    third = suite.score_predictions(preds, refs, metrics=["flaky"], cache_dir=tmp_path, progress=False)
+    assert third["flaky"]["cache"] == {"hits": 0, "computed": 4}
+
+
+def test_options_reach_only_the_named_metric_and_stray_ones_are_refused(tmp_path):
+    with pytest.raises(RexrankError, match="metric_options for \\['bertscore'\\]"):
+        suite.score_predictions(["a"], ["a"], metrics=["bleu2"], cache_dir=tmp_path,
+                                metric_options={"bertscore": {"model": "x"}})
+    with pytest.raises(RexrankError, match="'model' names one checkpoint"):
+        suite.score_predictions(["a"], ["a"], metrics=["bertscore", "semb_score"], cache_dir=tmp_path, model="x")
