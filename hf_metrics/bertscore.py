@@ -51,7 +51,7 @@ CACHE_LIMIT = 50_000  # distinct texts whose embeddings are kept in memory per m
 class _Encoder:
     """distilroberta-base cut to ``num_layers`` layers, with its byte-level BPE vocabulary."""
 
-    def __init__(self, resolved: models.ResolvedModel, device: str, num_layers: int):
+    def __init__(self, resolved: models.ResolvedModel, device: str, num_layers: int, dtype: Any = None):
         import torch
         from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
@@ -69,7 +69,7 @@ class _Encoder:
         models.check_state_dict(model, state, f"BERTScore encoder {resolved.ref}",
                                 ignore_unexpected=("lm_head.", "pooler.", "embeddings.position_ids"))
         model.encoder.layer = torch.nn.ModuleList(list(model.encoder.layer)[:num_layers])
-        self.model = model.eval().to(device)
+        self.model = model.eval().to(device=device, dtype=dtype)
         self.device = device
         tok = self.tokenizers[True]
         self.cls_id, self.sep_id, self.pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
@@ -181,8 +181,9 @@ class BertScoreScorer:
 
     def __init__(self, device: str | None = None, batch_size: int = 64, model: str | None = None,
                  prefix_space: bool = True, official_batching: bool = True, progress: bool = False,
-                 **_: Any):
+                 half: bool = False, **_: Any):
         self.device = models.pick_device(device)
+        self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
         self.batch_size = int(batch_size)
         self.ref = models.parse_model_spec(model, DISTILROBERTA) if model else DISTILROBERTA
         self.prefix_space = bool(prefix_space)
@@ -196,8 +197,8 @@ class BertScoreScorer:
             self._resolved = models.resolve(self.ref)
             resolved = self._resolved
             self._encoder = models.load_once(
-                ("bertscore-encoder", str(resolved.path), resolved.revision, self.device, NUM_LAYERS),
-                lambda: _Encoder(resolved, self.device, NUM_LAYERS))
+                ("bertscore-encoder", str(resolved.path), resolved.revision, self.device, str(self.dtype), NUM_LAYERS),
+                lambda: _Encoder(resolved, self.device, NUM_LAYERS, self.dtype))
         return self._encoder
 
     def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
@@ -219,5 +220,6 @@ class BertScoreScorer:
                         "tokenisation": "prefix_space (bert-score 0.3.11 on transformers 3.0.1, official pinned stack)"
                         if self.prefix_space else "no prefix space (bert-score 0.3.11 on transformers >= 4.20)",
                         "official_batching": self.official_batching, "device": self.device,
+                        "dtype": str(self.dtype).removeprefix("torch."),
                         "official": "bert-score 0.3.11 BERTScorer(model_type='distilroberta-base', lang='en', "
                                     "rescale_with_baseline=True, idf=False)"})

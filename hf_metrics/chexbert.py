@@ -54,7 +54,7 @@ def normalise(text: str) -> str:
 class _CheXbert:
     """Tokenizer + BertModel + 14 heads, with a per-text cache of ([CLS] state, head classes)."""
 
-    def __init__(self, bert: models.ResolvedModel, checkpoint: models.ResolvedModel, device: str):
+    def __init__(self, bert: models.ResolvedModel, checkpoint: models.ResolvedModel, device: str, dtype: Any = None):
         import torch
         from transformers import BertConfig, BertModel, BertTokenizer
 
@@ -71,7 +71,7 @@ class _CheXbert:
         # The pooler and a stored position_ids buffer are in the file but not in CheXbert's computation.
         models.check_state_dict(module, state, f"CheXbert checkpoint {checkpoint.ref}",
                                 ignore_unexpected=("bert.pooler.", "bert.embeddings.position_ids"))
-        self.model = module.eval().to(device)
+        self.model = module.eval().to(device=device, dtype=dtype)
         self.device = device
         self.cache: OrderedDict[str, tuple[Any, tuple[int, ...]]] = OrderedDict()
 
@@ -132,8 +132,9 @@ class _CheXbertScorerBase:
     name = ""
 
     def __init__(self, device: str | None = None, batch_size: int = 32, model: str | None = None,
-                 tokenizer_model: str | None = None, progress: bool = False, **_: Any):
+                 tokenizer_model: str | None = None, progress: bool = False, half: bool = False, **_: Any):
         self.device = models.pick_device(device)
+        self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
         self.batch_size = int(batch_size)
         self.checkpoint_ref = models.parse_model_spec(model, RRG_SCORERS_CHEXBERT) if model else RRG_SCORERS_CHEXBERT
         self.bert_ref = (models.parse_model_spec(tokenizer_model, BERT_BASE_UNCASED) if tokenizer_model
@@ -147,8 +148,9 @@ class _CheXbertScorerBase:
             checkpoint, bert = models.resolve(self.checkpoint_ref), models.resolve(self.bert_ref)
             self._resolved = [checkpoint, bert]
             self._labeler = models.load_once(
-                ("chexbert", str(checkpoint.path), checkpoint.revision, str(bert.path), bert.revision, self.device),
-                lambda: _CheXbert(bert, checkpoint, self.device))
+                ("chexbert", str(checkpoint.path), checkpoint.revision, str(bert.path), bert.revision, self.device,
+                 str(self.dtype)),
+                lambda: _CheXbert(bert, checkpoint, self.device, self.dtype))
         return self._labeler
 
     def _encode_pairs(self, predictions: Sequence[str], references: Sequence[str]):
@@ -160,6 +162,7 @@ class _CheXbertScorerBase:
 
     def _provenance(self) -> dict[str, Any]:
         return {"models": [r.provenance() for r in self._resolved], "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."),
                 "text": "strip, newline->space, whitespace runs->one space; [CLS]...[SEP], 512 ids max"}
 
 
