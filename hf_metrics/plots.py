@@ -148,8 +148,12 @@ def site_rank_heatmap(ranks: Mapping[str, Any], stem: Path) -> list[Path]:
     ax.set_xticklabels(sites, rotation=45, ha="right")
     ax.set_yticks(range(len(systems)))
     ax.set_yticklabels(systems)
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="rank (1 = best)")
-    ax.set_title(f"Rank per site, {ranks['metric']}")
+    bar = fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="rank (1 = best)")
+    bar.set_ticks(range(1, max(len(systems), 2) + 1))
+    from hf_metrics.registry import METRICS
+
+    spec = METRICS.get(ranks["metric"])
+    ax.set_title(f"Rank per site, {spec.display if spec else ranks['metric']}")
     fig.tight_layout()
     return _save(fig, stem)
 
