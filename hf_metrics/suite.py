@@ -436,9 +436,11 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     what = f"the {dataset} {split} set, {track} track ({len(data.study_ids)} studies)"
     texts = check_predictions(predictions, data.study_ids, allow_missing=allow_missing, what=what)
     chosen = resolve_metrics(metrics)
-    # The normal/abnormal split needs CheXbert's labels of the references: when SembScore runs,
-    # the same CheXbert pass gives them, so add the labeler (not reported unless chosen).
-    auxiliary = ["chexbert"] if labels is None and "semb_score" in chosen and "chexbert" not in chosen else []
+    # The normal/abnormal split needs CheXbert's labels of the references: when SembScore runs
+    # (chosen, or as a RadCliQ component), the same CheXbert pass gives them, so add the labeler
+    # (not reported unless chosen).
+    auxiliary = ["chexbert"] if labels is None and "semb_score" in execution_order(chosen) \
+        and "chexbert" not in chosen else []
     runs = run_metrics(texts, data.references, chosen + auxiliary, cache_dir=cache_dir, use_cache=use_cache,
                        progress=progress, **scorer_options)
     results: dict[str, Any] = {
