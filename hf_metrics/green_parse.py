@@ -96,5 +96,6 @@ def analyse(response: str) -> dict[str, Any]:
         "matched_findings": matched,
         "clinically_significant_errors": dict(zip(SUB_CATEGORIES, significant)),
         "clinically_insignificant_errors": dict(zip(SUB_CATEGORIES, insignificant)),
+        "explanation": response.split("[Clinically Significant Errors]")[0].strip(),
         "analysis": response,
     }

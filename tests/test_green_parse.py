@@ -40,6 +40,7 @@ def test_full_response_counts_and_score():
     assert list(record["clinically_insignificant_errors"].values()) == [0, 1, 0, 0, 0, 0]
     assert record["green"] == pytest.approx(3 / (3 + 3))
     assert record["analysis"] == FULL
+    assert record["explanation"] == "[Explanation]:\nThe candidate misses the effusion and invents cardiomegaly."
     assert list(record["clinically_significant_errors"]) == list(SUB_CATEGORIES)
 
 
