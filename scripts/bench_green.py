@@ -10,7 +10,7 @@ Random weights never write ``</s>``, so every study runs to its length limit: th
 counts generated tokens per second, and checks that where both sides generated a token it is
 the same one (greedy, fp32). Reports: real IU-Xray test findings (rotated by one as candidates).
 
-    .venv/bin/python scripts/bench_green.py [--studies 24] [--max-length 2048] [--batch-sizes 8 16] [--threads 2]
+    .venv/bin/python scripts/bench_green.py [--studies 24] [--max-length 2048] [--batch-sizes 8 16] [--threads 1]
 
 Nothing is downloaded. For GPU figures and the 10,000-study estimate see README "GREEN speed".
 """
@@ -46,7 +46,9 @@ def official_loop(model, prompts: list[list[int]], eos: int, max_length: int, ba
             mask[row, width - len(p):] = 1
         with torch.inference_mode():
             out = model.generate(input_ids=ids, attention_mask=mask, eos_token_id=eos, pad_token_id=eos,
-                                 max_length=max_length, do_sample=False, temperature=None, top_p=None)
+                                 max_length=max_length, do_sample=False, temperature=None, top_p=None,
+                                 use_cache=True)  # 4.x reads it from generation_config.json; 5.x would take
+                                                  # config.json's use_cache=false (as GREEN's) and drop the cache
         for row in out[:, width:].tolist():
             completions.append(row[:row.index(eos) + 1] if eos in row else row)
     return completions
@@ -57,7 +59,7 @@ def main() -> int:
     parser.add_argument("--studies", type=int, default=24)
     parser.add_argument("--max-length", type=int, default=2048)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 16])
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)  # with 2 on a busy 2-core box, OpenMP spinning slows decode steps 10x
     parser.add_argument("--manifest", default=str(DEFAULT_MANIFEST))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
