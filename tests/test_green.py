@@ -82,14 +82,17 @@ def test_tokenizer_model_only_repo_converts_like_transformers_4(tiny_green_model
 
 
 @pytest.mark.oracle
-def test_end_to_end_equals_the_official_loop(oracle, tiny_green_models, template, pairs, tmp_path):
+def test_end_to_end_equals_the_official_loop(oracle, tiny_green_models, template, tmp_path):
     """Same completions and scores as the official loop run one study at a time (where each
     study's budget is its own 2048 - prompt length, like ours), ours in length-sorted batches."""
-    refs, preds = pairs
+    refs = ["Heart size normal. No effusion.", "Lungs clear.", "Cœur normal. 肺 清晰.", "Heart <<CANDIDATE>> ok",
+            "Mild cardiomegaly.", "No pneumothorax."]
+    preds = ["", "Left effusion.", "Épanchement pleural gauche.", "No </s> effusion <|assistant|>",
+             "Mild cardiomegaly.", "Small right pneumothorax."]
     tokenizer = GreenTokenizer.from_folder(tiny_green_models["snapshot"])
     longest = max(len(i) for i in tokenizer.encode([render_chat(make_prompt(template, r, p))
                                                     for r, p in zip(refs, preds)]))
-    max_length = longest + 6
+    max_length = longest + 4  # short prompts of similar length: a few new tokens each, so the test stays fast
     official = oracle("green_official", model_dir=str(tiny_green_models["snapshot"]), template=template,
                       references=refs, predictions=preds, max_length=max_length, batch_size=1)
     scorer = load_scorer("green", device="cpu", batch_size=4, max_length=max_length, cache_dir=str(tmp_path),
@@ -157,3 +160,28 @@ def test_engine_choice_and_bad_options():
         green.pick_engine("tgi", "cpu")
     with pytest.raises(InputError, match="max_length"):
         green.GreenScorer(device="cpu", max_length=1)
+
+
+@pytest.mark.oracle
+def test_added_tokens_declared_in_the_config_tokenize_like_transformers_4(oracle, tiny_green_models, tmp_path,
+                                                                         template):
+    """Custom Llama repos often declare extra tokens in tokenizer_config.json / added_tokens.json
+    (GREEN's base model does); they must split the text exactly as LlamaTokenizerFast does."""
+    folder = tmp_path / "added"
+    shutil.copytree(tiny_green_models["folder"], folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    size = GreenTokenizer.from_folder(tiny_green_models["folder"]).backend.get_vocab_size(with_added_tokens=False)
+    config["added_tokens_decoder"] = {
+        str(size): {"content": "<|assistant|>", "lstrip": False, "normalized": False, "rstrip": False,
+                    "single_word": False, "special": False},
+        str(size + 1): {"content": "<|coord_0|>", "lstrip": False, "normalized": False, "rstrip": False,
+                        "single_word": False, "special": True}}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    refs, preds = ["Heart <|coord_0|> normal.", "Lungs clear."], ["No effusion <|assistant|> x", ""]
+    tokenizer = GreenTokenizer.from_folder(folder)
+    ours = tokenizer.encode([render_chat(make_prompt(template, r, p)) for r, p in zip(refs, preds)])
+    official = oracle("green_official", model_dir=str(tiny_green_models["folder"]), template=template,
+                      references=refs, predictions=preds, generate=False, tokenizer_dir=str(folder))
+    assert ours == official["input_ids"]
+    assert size in ours[0] and size + 1 in ours[0]
+    assert "<|coord_0|>" not in tokenizer.decode(ours[0]) and "<|assistant|>" in tokenizer.decode(ours[0])

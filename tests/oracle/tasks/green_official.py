@@ -33,13 +33,13 @@ def clean_responses(response):
     return response.replace("</s>", "").replace("<unk>", "")
 
 
-def load(model_dir, dtype):
+def load(model_dir, dtype, tokenizer_dir=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, trust_remote_code=True,
                                                  torch_dtype=getattr(torch, dtype)).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, add_eos_token=True, use_fast=True, trust_remote_code=True,
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir or model_dir, add_eos_token=True, use_fast=True, trust_remote_code=True,
                                               padding_side="left")
     tokenizer.chat_template = CHAT_TEMPLATE
     tokenizer.pad_token = tokenizer.eos_token
@@ -55,10 +55,10 @@ def encode(tokenizer, prompts, max_length):
 
 
 def run(model_dir, template, references, predictions, max_length=2048, batch_size=8, dtype="float32",
-        generate=True):
+        generate=True, tokenizer_dir=None):
     import torch
 
-    model, tokenizer = load(model_dir, dtype)
+    model, tokenizer = load(model_dir, dtype, tokenizer_dir)
     prompts = [make_prompt(template, r, p) for r, p in zip(references, predictions)]
     rendered, input_ids, completions = [], [], []
     for start in range(0, len(prompts), batch_size):
