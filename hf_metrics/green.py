@@ -188,7 +188,12 @@ class GreenScorer:
                           stopped=bool(completion) and completion[-1] == tokenizer.eos_id)
             scores.append(record["green"])
             details.append(record)
-        return ScoreResult("green", {"green": scores}, details=details, provenance={
+        columns = {
+            "green": scores,
+            "green_significant_errors": [float(sum(d["clinically_significant_errors"].values())) for d in details],
+            "green_insignificant_errors": [float(sum(d["clinically_insignificant_errors"].values())) for d in details],
+            "green_matched_findings": [float(d["matched_findings"]) for d in details]}
+        return ScoreResult("green", columns, details=details, provenance={
             "models": [resolved.provenance()], "engine": engine.name, "device": self.device,
             "dtype": "float16" if self.device.startswith("cuda") else "float32", "max_length": self.max_length,
             "max_words": self.max_words, "decoding": "greedy", "assets": ["green/prompt"],

@@ -103,6 +103,9 @@ def test_end_to_end_equals_the_official_loop(oracle, tiny_green_models, template
     assert result.provenance["models"][0]["resolved_revision"] == GREEN_MODEL.revision
     assert result.provenance["engine"] == "hf" and result.provenance["dtype"] == "float32"
     assert all(d["completion_tokens"] >= 1 and "clinically_significant_errors" in d for d in result.details)
+    assert set(result.values) == {"green", "green_significant_errors", "green_insignificant_errors",
+                                  "green_matched_findings"}
+    assert all(len(v) == len(refs) for v in result.values.values())
 
 
 def test_budget_is_2048_minus_own_prompt_and_cache_resumes(tiny_green_models, monkeypatch, tmp_path, pairs):
