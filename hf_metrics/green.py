@@ -195,9 +195,13 @@ class GreenScorer:
             "green_matched_findings": [float(d["matched_findings"]) for d in details]}
         return ScoreResult("green", columns, details=details, provenance={
             "models": [resolved.provenance()], "engine": engine.name, "device": self.device,
-            "dtype": "float16" if self.device.startswith("cuda") else "float32", "max_length": self.max_length,
+            "dtype": self._dtype(), "max_length": self.max_length,
             "max_words": self.max_words, "decoding": "greedy", "assets": ["green/prompt"],
             "official": "Stanford-AIMI/GREEN@d72c195"})
+
+    def _dtype(self) -> str:
+        """fp16 wherever the official run would use a GPU (CUDA, or vLLM), fp32 on CPU."""
+        return "float16" if self.device.startswith("cuda") or self.engine_name == "vllm" else "float32"
 
     def _complete(self, ids: list[list[int]], eos_id: int, engine, resolved) -> list[list[int]]:
         """Completion ids per study: each distinct input generated once, cached per batch."""
@@ -205,8 +209,7 @@ class GreenScorer:
 
         keys = [digest(p) for p in ids]
         unique = {k: p for k, p in zip(keys, ids)}
-        config = digest(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length,
-                         "float16" if self.device.startswith("cuda") else "float32"])
+        config = digest(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length, self._dtype()])
         store = ScoreCache(Path(self.cache_dir) if self.cache_dir else default_dir() / "green") if self.cache else None
         done = {k: v["completion"] for k, v in (store.get_many(config, unique) if store else {}).items()}
         todo = [k for k in unique if k not in done]

@@ -188,3 +188,47 @@ def test_added_tokens_declared_in_the_config_tokenize_like_transformers_4(oracle
     assert ours == official["input_ids"]
     assert size in ours[0] and size + 1 in ours[0]
     assert "<|coord_0|>" not in tokenizer.decode(ours[0]) and "<|assistant|>" in tokenizer.decode(ours[0])
+
+
+def test_vllm_engine_gets_our_token_ids_and_returns_completion_ids_only(tiny_green_models, monkeypatch, tmp_path):
+    """vLLM is not installed here: a stand-in ``vllm`` module records what the engine sends. Same
+    ids in, greedy, per-study budget, stop at </s>, no vLLM tokenizer, completion ids out."""
+    import sys
+    import types
+
+    seen: dict = {}
+
+    class LLM:
+        def __init__(self, **kwargs):
+            seen["init"] = kwargs
+
+        def generate(self, prompts, params, use_tqdm=False):
+            seen["prompts"], seen["params"] = prompts, params
+            return [types.SimpleNamespace(outputs=[types.SimpleNamespace(token_ids=(29871, 2, 2))]) for _ in prompts]
+
+    class SamplingParams:
+        def __init__(self, **kwargs):
+            self.__dict__.update(kwargs)
+
+    fake = types.ModuleType("vllm")
+    fake.LLM, fake.SamplingParams = LLM, SamplingParams
+    inputs = types.ModuleType("vllm.inputs")
+    inputs.TokensPrompt = lambda prompt_token_ids: {"prompt_token_ids": prompt_token_ids}
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    monkeypatch.setitem(sys.modules, "vllm.inputs", inputs)
+    assert green.pick_engine("auto", "cuda") == "vllm" and green.pick_engine("auto", "cpu") == "hf"
+    models.clear_loaded()
+    refs, preds = ["Heart normal.", "Lungs clear."], ["No effusion.", ""]
+    result = green.GreenScorer(device="cpu", engine="vllm", cache_dir=str(tmp_path), progress=False)(preds, refs)
+    tokenizer = GreenTokenizer.from_folder(tiny_green_models["snapshot"])
+    template = assets.read_text("green/prompt")
+    expected = tokenizer.encode([render_chat(make_prompt(template, r, p)) for r, p in zip(refs, preds)])
+    assert sorted(p["prompt_token_ids"] for p in seen["prompts"]) == sorted(expected)
+    assert seen["init"]["skip_tokenizer_init"] is True and seen["init"]["dtype"] == "float16"
+    for prompt, params in zip(seen["prompts"], seen["params"]):
+        assert (params.temperature, params.stop_token_ids, params.detokenize) == (0.0, [2], False)
+        assert params.max_tokens == 2048 - len(prompt["prompt_token_ids"])
+    assert [d["completion_tokens"] for d in result.details] == [2, 2]  # cut after the first </s>
+    assert result.provenance["engine"] == "vllm" and result.provenance["dtype"] == "float16"
+    assert all(d["stopped"] for d in result.details)
+    models.clear_loaded()
