@@ -30,7 +30,7 @@ import json
 import logging
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from hf_metrics import models
 from hf_metrics.batching import length_sorted_batches, progress
