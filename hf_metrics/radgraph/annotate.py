@@ -164,7 +164,7 @@ class RadGraphAnnotator:
 
 
 def load_annotator(model: str | None = None, encoder: str | None = None, device: str | None = None,
-                   batch_size: int = 32) -> RadGraphAnnotator:
+                   batch_size: int = 32, half: bool = False) -> RadGraphAnnotator:
     """The RadGraph annotator for ``model`` (default: the registry's RRG_scorers radgraph.tar.gz;
     else ``repo@revision``, a folder, or a ``radgraph.tar.gz`` path), loaded once per process and device."""
     from hf_metrics.registry import PUBMEDBERT, RRG_SCORERS_RADGRAPH
@@ -176,12 +176,16 @@ def load_annotator(model: str | None = None, encoder: str | None = None, device:
         ref = models.parse_model_spec(model, RRG_SCORERS_RADGRAPH) if model else RRG_SCORERS_RADGRAPH
         resolved = models.resolve(ref)
     device = models.pick_device(device)
+    dtype = models.default_dtype(device, half)  # fp32 unless half=True on CUDA (the encoder only)
 
     def build() -> RadGraphAnnotator:
         checkpoint = read_checkpoint(resolved.path)
-        return _build(checkpoint, resolved, encoder, PUBMEDBERT, device, batch_size)
+        annotator = _build(checkpoint, resolved, encoder, PUBMEDBERT, device, batch_size)
+        annotator.model.encoder.to(dtype)
+        annotator.provenance["encoder_dtype"] = str(dtype).replace("torch.", "")
+        return annotator
 
-    annotator = models.load_once(("radgraph", str(resolved.path), encoder, device), build)
+    annotator = models.load_once(("radgraph", str(resolved.path), encoder, device, str(dtype)), build)
     annotator.batch_size = batch_size
     return annotator
 

@@ -25,17 +25,19 @@ class RadGraphScorer:
 
     Options: ``model`` (repo@revision or a local folder/archive of radgraph.tar.gz), ``encoder``
     (override of the PubMedBERT tokenizer/config), ``device``, ``batch_size`` (encoder segments
-    per forward pass), ``details`` (keep the entity and relation sets per study), ``progress``.
+    per forward pass; larger on a GPU), ``half`` (fp16/bf16 encoder on CUDA; scores are defined in
+    fp32), ``details`` (keep the entity and relation sets per study), ``progress``.
     An empty or whitespace-only report has no entities, hence F1 0 against anything.
     """
 
     name = "radgraph"
 
     def __init__(self, model: str | None = None, encoder: str | None = None, device: str | None = None,
-                 batch_size: int = 32, details: bool = True, progress: bool = False, **_: Any):
+                 batch_size: int = 32, half: bool = False, details: bool = True, progress: bool = False,
+                 **_: Any):
         from hf_metrics.radgraph.annotate import load_annotator
 
-        self.annotator = load_annotator(model, encoder, device, batch_size)
+        self.annotator = load_annotator(model, encoder, device, int(batch_size), bool(half))
         self.details = details
         self.progress = progress
 

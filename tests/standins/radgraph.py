@@ -32,7 +32,7 @@ RRG_ID = "StanfordAIMI/RRG_scorers"
 # found, and a 600-word report stays cheap for the official code (its postprocessing is
 # quadratic in the number of raw relations).
 SCALING = {"tiny": (30.0, [-1.03, 3.19, -5.48, -2.65], [1.1, 1.4, -0.7], 0.1),
-           "real": (30.0, [-1.92, 2.88, -6.41, -2.87], [1.5, 1.8, 0.5], 0.1)}
+           "real": (30.0, [-1.08, -4.23, 1.88, 1.18], [-1.5, 1.8, -4.5], 0.1)}
 
 
 def oracle_python() -> Path:
