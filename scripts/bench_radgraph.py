@@ -121,9 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = ["| size | pairs | official load s | official score s | ours load s | ours score s | ratio (score) | "
             "ours 1st system s | ours 2nd system s | mean RadGraph | max abs diff vs official |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for size in args.sizes:
-        rows += run_size(size, args)
-    print("\n".join(rows))
+    print("\n".join(rows), flush=True)
+    for size in args.sizes:  # each row as soon as it is measured
+        print("\n".join(run_size(size, args)), flush=True)
     return 0
 
 
