@@ -23,38 +23,39 @@ from typing import Any
 import datasets
 import evaluate
 
+from hf_metrics.inputs import check_pairs
 from hf_metrics.registry import get_spec, load_scorer
-from rexrank.errors import InputError
 
 _HOMEPAGE = "https://rexrank.ai"
 
-
-def check_inputs(predictions: list[Any], references: list[Any]) -> None:
-    """Same length, strings only: the error names the offending positions."""
-    if len(predictions) != len(references):
-        raise InputError(f"{len(predictions)} predictions but {len(references)} references: they must pair up one to one")
-    for side, texts in (("prediction", predictions), ("reference", references)):
-        bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-        if bad:
-            raise InputError(f"{side}s must be strings; not at positions {bad[:5]}{' ...' if len(bad) > 5 else ''} "
-                             f"(e.g. {texts[bad[0]]!r}). Replace missing reports with '' deliberately, or drop them.")
+#: Every module cites ReXrank after its own metric's paper(s).
+REXRANK_CITATION = """\
+@article{zhang2024rexrank,
+  title   = {ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
+  author  = {Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and
+             Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
+  journal = {arXiv preprint arXiv:2411.15122},
+  year    = {2024}
+}
+"""
 
 
 class ScorerMetric(evaluate.Metric):
     """Base class: subclasses set ``metric_name`` (a registry name), and optionally card text."""
 
     metric_name: str = ""
-    description: str = ""
-    citation: str = ""
-    inputs_description: str = ""
+    # Card texts. Not named description/citation: those are evaluate's own read-only properties.
+    metric_description: str = ""
+    metric_citation: str = ""
+    metric_inputs: str = ""
 
     def _info(self) -> evaluate.MetricInfo:
         spec = get_spec(self.metric_name)
         return evaluate.MetricInfo(
             module_type="metric",
-            description=self.description or f"{spec.display} as computed for the ReXrank leaderboard ({spec.official}).",
-            citation=self.citation,
-            inputs_description=self.inputs_description or _default_inputs(spec.name),
+            description=self.metric_description or f"{spec.display} as computed for the ReXrank leaderboard ({spec.official}).",
+            citation=f"{self.metric_citation}\n\n{REXRANK_CITATION}" if self.metric_citation else REXRANK_CITATION,
+            inputs_description=self.metric_inputs or _default_inputs(spec.name),
             features=datasets.Features({"predictions": datasets.Value("string"),
                                         "references": datasets.Value("string")}),
             homepage=_HOMEPAGE,
@@ -62,9 +63,9 @@ class ScorerMetric(evaluate.Metric):
         )
 
     def _compute(self, predictions: list[str], references: list[str], **options: Any) -> dict[str, Any]:
-        check_inputs(predictions, references)
         spec = get_spec(self.metric_name)
-        result = load_scorer(self.metric_name, **options)(list(predictions), list(references))
+        predictions, references = check_pairs(predictions, references, spec.display)
+        result = load_scorer(self.metric_name, **options)(predictions, references)
         out: dict[str, Any] = {}
         for column, values in result.values.items():
             finite = [v for v in values if not math.isnan(v)]

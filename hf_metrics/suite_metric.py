@@ -12,6 +12,7 @@ import datasets
 import evaluate
 
 from hf_metrics import suite
+from hf_metrics.evaluate_module import REXRANK_CITATION
 from hf_metrics.registry import METRICS, default_metrics
 
 DESCRIPTION = """\
@@ -60,7 +61,7 @@ class SuiteMetric(evaluate.Metric):
         return evaluate.MetricInfo(
             module_type="metric",
             description=DESCRIPTION,
-            citation=CITATION,
+            citation=REXRANK_CITATION,
             inputs_description=KWARGS_DESCRIPTION,
             features=datasets.Features({"predictions": datasets.Value("string"),
                                         "references": datasets.Value("string")}),
@@ -95,13 +96,3 @@ def available_metrics() -> dict[str, bool]:
     defaults = set(default_metrics())
     return {name: name in defaults for name in METRICS}
 
-
-CITATION = """\
-@article{zhang2024rexrank,
-  title   = {ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author  = {Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and
-             Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal = {arXiv preprint arXiv:2411.15122},
-  year    = {2024}
-}
-"""

@@ -9,13 +9,6 @@ _CITATION = """@inproceedings{smit2020chexbert,
   author={Smit, Akshay and Jain, Saahil and Rajpurkar, Pranav and Pareek, Anuj and Ng, Andrew Y. and Lungren, Matthew P.},
   booktitle={EMNLP},
   year={2020}
-}
-
-@article{zhang2024rexrank,
-  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal={arXiv preprint arXiv:2411.15122},
-  year={2024}
 }"""
 
 
@@ -23,5 +16,5 @@ class RexrankChexbert(evaluate_module.ScorerMetric):
     """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
 
     metric_name = "chexbert"
-    description = _DESCRIPTION
-    citation = _CITATION
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION

@@ -9,13 +9,6 @@ _CITATION = """@article{huang2024fineradscore,
   author={Huang, Alyssa and Banerjee, Oishi and Wu, Kay and Pontes Reis, Eduardo and Rajpurkar, Pranav},
   journal={arXiv preprint arXiv:2405.20613},
   year={2024}
-}
-
-@article{zhang2024rexrank,
-  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal={arXiv preprint arXiv:2411.15122},
-  year={2024}
 }"""
 
 
@@ -23,5 +16,5 @@ class RexrankFineradscore(evaluate_module.ScorerMetric):
     """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
 
     metric_name = "fineradscore"
-    description = _DESCRIPTION
-    citation = _CITATION
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION

@@ -9,13 +9,6 @@ _CITATION = """@inproceedings{ostmeier2024green,
   author={Ostmeier, Sophie and Xu, Justin and Chen, Zhihong and Varma, Maya and Blankemeier, Louis and Bluethgen, Christian and Michalson, Arne Edward and Moseley, Michael and Langlotz, Curtis and Chaudhari, Akshay S and Delbrouck, Jean-Benoit},
   booktitle={Findings of the Association for Computational Linguistics: EMNLP 2024},
   year={2024}
-}
-
-@article{zhang2024rexrank,
-  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal={arXiv preprint arXiv:2411.15122},
-  year={2024}
 }"""
 
 
@@ -23,5 +16,5 @@ class RexrankGreen(evaluate_module.ScorerMetric):
     """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
 
     metric_name = "green"
-    description = _DESCRIPTION
-    citation = _CITATION
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION

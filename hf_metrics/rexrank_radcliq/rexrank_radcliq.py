@@ -18,13 +18,6 @@ _CITATION = """@inproceedings{jain2021radgraph,
   volume={4},
   number={9},
   year={2023}
-}
-
-@article{zhang2024rexrank,
-  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal={arXiv preprint arXiv:2411.15122},
-  year={2024}
 }"""
 
 
@@ -32,5 +25,5 @@ class RexrankRadcliq(evaluate_module.ScorerMetric):
     """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
 
     metric_name = "radcliq"
-    description = _DESCRIPTION
-    citation = _CITATION
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION

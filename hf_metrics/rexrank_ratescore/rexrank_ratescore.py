@@ -10,13 +10,6 @@ _CITATION = """@inproceedings{zhao2024ratescore,
   booktitle={Proceedings of the 2024 Conference on Empirical Methods in Natural Language Processing},
   pages={15004--15019},
   year={2024}
-}
-
-@article{zhang2024rexrank,
-  title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author={Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal={arXiv preprint arXiv:2411.15122},
-  year={2024}
 }"""
 
 
@@ -24,5 +17,5 @@ class RexrankRatescore(evaluate_module.ScorerMetric):
     """``evaluate.load(...).compute(predictions=[...], references=[...], **options)``."""
 
     metric_name = "ratescore"
-    description = _DESCRIPTION
-    citation = _CITATION
+    metric_description = _DESCRIPTION
+    metric_citation = _CITATION
