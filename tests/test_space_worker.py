@@ -107,28 +107,20 @@ def _comparable(result: dict) -> dict:
 
 @pytest.mark.slow
 def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, small_iu_manifest):
-    models = [f"org/model-{k}" for k in range(8)]
     env = {"REXRANK_FAKE_GEN_DELAY": "0.05"}
     generator = "tests.space_fakes:slow_generate"
-
-    # the uninterrupted reference run, in this process
-    os.environ["REXRANK_FAKE_GEN_DELAY"] = "0"
-    try:
-        reference_store = LocalDirStore(tmp_path / "reference")
-        for model in models:
-            reference_store.submit(_model_request(model))
-        Worker(reference_store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
-                                               generator=generator)).run(exit_when_idle=True)
-    finally:
-        del os.environ["REXRANK_FAKE_GEN_DELAY"]
-    expected = {r["system"]["name"]: _comparable(r) for r in reference_store.results()}
-    assert len(expected) == 8
-
     store_dir, logs = tmp_path / "store", tmp_path / "logs"
     logs.mkdir()
     store = LocalDirStore(store_dir)
-    for model in models:
-        store.submit(_model_request(model))
+    models: list[str] = []
+
+    def submit_next() -> None:
+        # New work keeps arriving until 20 kills have landed, however fast this machine drains the queue.
+        models.append(f"org/model-{len(models)}")
+        store.submit(_model_request(models[-1]))
+
+    for _ in range(8):
+        submit_next()
     extra = ("--lease", "1.0", "--heartbeat", "0.15", "--generator", generator, "--max-attempts", "100")
     procs = {}
     count = [0]
@@ -145,12 +137,13 @@ def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, 
     try:
         deadline = time.time() + 240
         while kills < 20 and time.time() < deadline:
-            running = [r for r in store.requests() if r.state == RUNNING and r.worker]
+            requests = store.requests()
+            if sum(r.state not in (RUNNING, FINISHED) for r in requests) < 2:
+                submit_next()
+            running = [r for r in requests if r.state == RUNNING and r.worker]
             victims = [int(r.worker.split("-")[-2]) for r in running]
             victims = [pid for pid in victims if pid in procs and procs[pid].poll() is None]
             if not victims:
-                if all(r.state == FINISHED for r in store.requests()):
-                    break
                 time.sleep(0.05)
                 continue
             time.sleep(rng.uniform(0.0, 0.5))  # somewhere in generation, scoring or finishing
@@ -162,6 +155,19 @@ def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, 
         _wait(lambda: all(r.state == FINISHED for r in store.requests()), 240, "every request FINISHED after the kills")
     finally:
         _stop(list(procs.values()))
+
+    # the uninterrupted reference run of the same requests, in this process
+    os.environ["REXRANK_FAKE_GEN_DELAY"] = "0"
+    try:
+        reference_store = LocalDirStore(tmp_path / "reference")
+        for model in models:
+            reference_store.submit(_model_request(model))
+        Worker(reference_store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
+                                               generator=generator)).run(exit_when_idle=True)
+    finally:
+        del os.environ["REXRANK_FAKE_GEN_DELAY"]
+    expected = {r["system"]["name"]: _comparable(r) for r in reference_store.results()}
+    assert len(expected) == len(models) >= 8
     requests = store.requests()
     assert kills == 20, f"only {kills} kills landed before the queue drained"
     assert not [r for r in requests if r.state in (RUNNING, FAILED)]
