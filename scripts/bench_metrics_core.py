@@ -195,7 +195,9 @@ def run_setting(setting: str, args: argparse.Namespace) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--setting", choices=("tiny", "real", "both"), default="tiny")
+    # One setting per process: huggingface_hub fixes its cache folder at import, so a second setting in
+    # the same process would silently score with the first setting's models.
+    parser.add_argument("--setting", choices=("tiny", "real"), default="tiny")
     parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "manifests" /
                         "ReXRank_IUXray_test.json", help="IU-Xray test manifest (ReXRank_IUXray_test.json)")
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the oracle subprocess inherits these
             os.environ[var] = str(args.threads)
     sys.path.insert(0, str(ROOT))
-    tables = [run_setting(s, args) for s in (("tiny", "real") if args.setting == "both" else (args.setting,))]
+    tables = [run_setting(args.setting, args)]
     print("\n\n".join(tables))
     if args.json:
         args.json.write_text(json.dumps(tables))
