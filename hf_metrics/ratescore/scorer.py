@@ -6,8 +6,8 @@ Where the time goes in the official loop, and what we do instead:
   repeated ones; we split each distinct report once, run NER once per distinct sentence, in
   batches of sentences with the *same token length* (longest first), so no padding ever enters
   a batch and each sentence's labels are those of an unpadded run, as in the official default;
-* it embeds every report's entities separately; we embed each distinct entity string once,
-  in batches of equal token length.
+* it embeds every report's entities, per pair; we embed each distinct report's entities once,
+  as the same single padded batch (padding changes the vectors, see ``embed_report``).
 
 The official code drops a report that has no kept sentence from its output list, so every
 later pair is scored against the wrong report (RaTEScore issue #2). We align by study and
@@ -79,14 +79,14 @@ class RaTEScoreScorer:
     """``RaTEScoreScorer(**options)(predictions, references) -> ScoreResult`` (column ``ratescore``).
 
     Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch),
-    ``embedding_batch_size``, ``model`` (NER: ``repo@rev`` or a local folder),
+    ``model`` (NER: ``repo@rev`` or a local folder),
     ``embedding_model`` (BioLORD, same forms), ``affinity_matrix`` (``"long"``, the official
     default, or ``"short"``), ``progress``.
     """
 
     name = "ratescore"
 
-    def __init__(self, device: str | None = None, batch_size: int = 64, embedding_batch_size: int = 256,
+    def __init__(self, device: str | None = None, batch_size: int = 64,
                  model: str | None = None, embedding_model: str | None = None, affinity_matrix: str = "long",
                  progress: bool = True, **unused: Any):
         if affinity_matrix not in AFFINITY_MATRICES:
@@ -95,7 +95,6 @@ class RaTEScoreScorer:
             logger.debug("RaTEScore ignores options %s", sorted(unused))
         self.device = models.pick_device(device)
         self.batch_size = int(batch_size)
-        self.embedding_batch_size = int(embedding_batch_size)
         self.ner_ref = models.parse_model_spec(model, RATE_NER) if model else RATE_NER
         self.encoder_ref = models.parse_model_spec(embedding_model, BIOLORD) if embedding_model else BIOLORD
         self.affinity_name = affinity_matrix
@@ -141,27 +140,23 @@ class RaTEScoreScorer:
                               for s, e, kind in decode_spans(tokens, labels)]
         return out
 
-    def embed(self, entities: Sequence[str]):
-        """``[CLS]`` vectors of the last hidden state, one row per entity string, on CPU.
+    def embed_report(self, entities: Sequence[str]):
+        """``[CLS]`` vectors of the last hidden state for ONE report's entities, on CPU.
 
-        Strings that tokenise alike (e.g. differing only in case for an uncased encoder) share one
-        computed vector: the official code embeds them in one padded batch, where they come out
-        bitwise equal, and their exact tie in the best-match search must stay a tie.
+        Exactly the official ``process_embedding``: the report's entity list is one padded batch
+        (``padding=True, truncation=True, max_length=30``, attention mask) in one forward pass.
+        Padding length changes the vectors by up to ~1e-4 on real-size weights, enough to flip
+        near-tied best matches, so we do not regroup entities across reports; identical reports
+        are embedded once (same inputs, same outputs).
         """
         import torch
 
-        tokenizer, model = self._enc_tokenizer, self._encoder
-        encoded = tokenizer(list(entities), max_length=ENTITY_MAX_LENGTH, truncation=True)["input_ids"] if entities else []
-        distinct = list(dict.fromkeys(tuple(ids) for ids in encoded))
-        vectors = torch.empty((len(distinct), model.config.hidden_size), dtype=torch.float32)
-        batches = _equal_length_batches([len(x) for x in distinct], self.embedding_batch_size)
+        if not entities:
+            return torch.empty((0, self._encoder.config.hidden_size), dtype=torch.float32)
+        encoded = self._enc_tokenizer(list(entities), truncation=True, padding=True, return_tensors="pt",
+                                      max_length=ENTITY_MAX_LENGTH).to(self.device)
         with torch.inference_mode():
-            for batch in self._bar(batches, len(batches), "RaTEScore embeddings"):
-                input_ids = torch.tensor([distinct[i] for i in batch], device=self.device)
-                states = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).last_hidden_state
-                vectors[batch] = states[:, 0, :].float().cpu()
-        row = {ids: i for i, ids in enumerate(distinct)}
-        return vectors[torch.tensor([row[tuple(ids)] for ids in encoded], dtype=torch.long)]
+            return self._encoder(**encoded).last_hidden_state[:, 0, :].float().cpu()
 
     # -- the metric -----------------------------------------------------------------------
     def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
@@ -172,8 +167,6 @@ class RaTEScoreScorer:
             if bad:
                 raise InputError(f"RaTEScore: {side}s must be strings; position(s) {bad[:5]} are not "
                                  f"(e.g. {texts[bad[0]]!r}). Use '' for a deliberately empty report.")
-        import torch
-
         ner, encoder = self._models()
         splitter = default_splitter()
         reports = list(dict.fromkeys([*references, *predictions]))
@@ -181,13 +174,11 @@ class RaTEScoreScorer:
         sentences = list(dict.fromkeys(s for text in reports for s in report_sentences[text]))
         per_sentence = dict(zip(sentences, self.sentence_entities(sentences)))
         report_entities = {text: [e for s in report_sentences[text] for e in per_sentence[s]] for text in reports}
-        strings = list(dict.fromkeys(e[0] for ents in report_entities.values() for e in ents))
-        vectors = self.embed(strings)
-        row = {s: i for i, s in enumerate(strings)}
+        vectors = {text: self.embed_report([e[0] for e in report_entities[text]])
+                   for text in self._bar(reports, len(reports), "RaTEScore embeddings")}
 
         def side(text: str):
-            ents = report_entities[text]
-            return vectors[torch.tensor([row[e[0]] for e in ents], dtype=torch.long)], [e[1] for e in ents]
+            return vectors[text], [e[1] for e in report_entities[text]]
 
         cache: dict[tuple[str, str], float] = {}
         values, details = [], []
@@ -204,8 +195,7 @@ class RaTEScoreScorer:
             "models": {"ner": ner.provenance(), "embedding": encoder.provenance()},
             "assets": {name: assets.get_asset(name).sources[0].url
                        for name in (AFFINITY_MATRICES[self.affinity_name], RULES_ASSET)},
-            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size,
-                        "embedding_batch_size": self.embedding_batch_size},
+            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size},
             "alignment": "by study; a report with no kept sentence scores 0.5 (official RaTEScore issue #2 avoided)",
         }
         return ScoreResult(self.name, {self.name: values}, details=details, provenance=provenance)
