@@ -28,6 +28,18 @@ from hf_metrics.registry import get_spec, load_scorer
 
 _HOMEPAGE = "https://rexrank.ai"
 
+#: The paper of CXR-Report-Metric, the official implementation of BLEU-2, BERTScore, SembScore, RadGraph F1, RadCliQ.
+CXR_REPORT_METRIC_CITATION = """\
+@article{yu2023evaluating,
+  title={Evaluating progress in automatic chest X-ray radiology report generation},
+  author={Yu, Feiyang and Endo, Mark and Krishnan, Rayan and Pan, Ian and Tsai, Andy and Reis, Eduardo Pontes and Fonseca, Eduardo Kaiser Ururahy Nunes and Lee, Henrique Min Ho and Abad, Zahra Shakeri Hossein and Ng, Andrew Y. and Langlotz, Curtis P. and Venugopal, Vasantha Kumar and Rajpurkar, Pranav},
+  journal={Patterns},
+  volume={4},
+  number={9},
+  year={2023}
+}
+"""
+
 #: Every module cites ReXrank after its own metric's paper(s).
 REXRANK_CITATION = """\
 @article{zhang2024rexrank,

@@ -9,15 +9,6 @@ _CITATION = """@inproceedings{zhang2020bertscore,
   author={Tianyi Zhang and Varsha Kishore and Felix Wu and Kilian Q. Weinberger and Yoav Artzi},
   booktitle={International Conference on Learning Representations},
   year={2020}
-}
-
-@article{yu2023evaluating,
-  title={Evaluating progress in automatic chest X-ray radiology report generation},
-  author={Yu, Feiyang and Endo, Mark and Krishnan, Rayan and Pan, Ian and Tsai, Andy and Reis, Eduardo Pontes and Fonseca, Eduardo Kaiser Ururahy Nunes and Lee, Henrique Min Ho and Abad, Zahra Shakeri Hossein and Ng, Andrew Y. and Langlotz, Curtis P. and Venugopal, Vasantha Kumar and Rajpurkar, Pranav},
-  journal={Patterns},
-  volume={4},
-  number={9},
-  year={2023}
 }"""
 
 
@@ -26,4 +17,4 @@ class RexrankBertscore(evaluate_module.ScorerMetric):
 
     metric_name = "bertscore"
     metric_description = _DESCRIPTION
-    metric_citation = _CITATION
+    metric_citation = f"{_CITATION}\n\n{evaluate_module.CXR_REPORT_METRIC_CITATION}"

@@ -9,15 +9,6 @@ _CITATION = """@inproceedings{papineni2002bleu,
   author={Papineni, Kishore and Roukos, Salim and Ward, Todd and Zhu, Wei-Jing},
   booktitle={ACL},
   year={2002}
-}
-
-@article{yu2023evaluating,
-  title={Evaluating progress in automatic chest X-ray radiology report generation},
-  author={Yu, Feiyang and Endo, Mark and Krishnan, Rayan and Pan, Ian and Tsai, Andy and Reis, Eduardo Pontes and Fonseca, Eduardo Kaiser Ururahy Nunes and Lee, Henrique Min Ho and Abad, Zahra Shakeri Hossein and Ng, Andrew Y. and Langlotz, Curtis P. and Venugopal, Vasantha Kumar and Rajpurkar, Pranav},
-  journal={Patterns},
-  volume={4},
-  number={9},
-  year={2023}
 }"""
 
 
@@ -26,4 +17,4 @@ class RexrankBleu2(evaluate_module.ScorerMetric):
 
     metric_name = "bleu2"
     metric_description = _DESCRIPTION
-    metric_citation = _CITATION
+    metric_citation = f"{_CITATION}\n\n{evaluate_module.CXR_REPORT_METRIC_CITATION}"
