@@ -5,7 +5,6 @@ configuration comes from the environment (store, metrics, worker switch)."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_running_as_a_space_shows_login_and_refuses_anonymous_submissions(tmp_path, small_iu_predictions):
     from gradio_client import Client, handle_file
 
-    from tests.fixtures.space import _free_port
+    from tests.fixtures.space import _free_port, stop_server
 
     port = _free_port()
     env = {**os.environ, "SYSTEM": "spaces", "SPACE_ID": "rexrank/leaderboard", "OAUTH_CLIENT_ID": "client-id",
@@ -52,9 +51,4 @@ def test_running_as_a_space_shows_login_and_refuses_anonymous_submissions(tmp_pa
         assert (tmp_path / "store" / "published" / "SOURCES.json").is_file()  # seeded at start
         assert "polling" not in log.read_text()  # REXRANK_WORKER=0: no worker thread in the Space
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
