@@ -20,11 +20,11 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[l
         yield order[start:start + batch_size]
 
 
-def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int):
-    """``(input_ids, attention_mask)`` LongTensors, right-padded to the longest sequence."""
+def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int, width: int | None = None):
+    """``(input_ids, attention_mask)`` LongTensors, right-padded to ``width`` (default: the longest sequence)."""
     import torch
 
-    width = max(len(s) for s in sequences)
+    width = max(len(s) for s in sequences) if width is None else width
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for row, seq in enumerate(sequences):

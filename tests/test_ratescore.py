@@ -81,6 +81,60 @@ def test_duplicates_and_order_do_not_change_a_study_value(scorer, iu_manifests):
     assert together[6:] == pytest.approx(alone[::-1], abs=1e-6)
 
 
+def test_entity_vectors_equal_the_official_per_report_batch(scorer, iu_manifests):
+    """Each report gets the vectors of the official ``process_embedding`` (one batch per report,
+    padded to its longest entity): bit for bit when embedded alone, to float rounding from the
+    shared batches of the same padded length (the CPU kernels may sum a row in another order)."""
+    import torch
+
+    from hf_metrics.ratescore.scorer import EXACT_MIN_ROWS
+
+    scorer._models()
+    preds, refs = iu_pairs(iu_manifests, 30)
+    sentences = list(dict.fromkeys(s for text in preds + refs for s in default_splitter()(text)))
+    entities = [e for found in scorer.sentence_entities(sentences) for e, _ in found]
+    reports = {f"r{i}": entities[i:i + n] for i, n in enumerate([1, 2, 3, 7, 12, 25, 40] * 3)}
+    reports["repeated"] = [entities[0]] * 30  # many rows, one distinct entity
+    reports["none"] = []
+    ours = scorer.embed_reports(reports)
+    tokenizer, encoder = scorer._enc_tokenizer, scorer._encoder
+
+    def official(texts: list[str], extra_padding: int = 0):
+        encoded = tokenizer(texts, truncation=True, padding="max_length", return_tensors="pt",
+                            max_length=max(len(tokenizer(t, truncation=True, max_length=30)["input_ids"]) for t in texts)
+                            + extra_padding)
+        with torch.inference_mode():
+            return encoder(**encoded).last_hidden_state[:, 0, :], encoded["input_ids"].numel()
+
+    shared_diff = other_width_diff = 0.0
+    paths = set()
+    for name, texts in reports.items():
+        if not texts:
+            assert ours[name].shape == (0, encoder.config.hidden_size)
+            continue
+        expected, rows = official(texts)
+        if rows < EXACT_MIN_ROWS:
+            paths.add("alone")
+            assert torch.equal(ours[name], expected), name
+        else:
+            paths.add("shared")
+            shared_diff = max(shared_diff, (ours[name] - expected).abs().max().item())
+            other_width_diff = max(other_width_diff, (official(texts, 8)[0] - expected).abs().max().item())
+    assert paths == {"alone", "shared"}
+    # the tolerance tells a wrong padded length apart from rounding
+    assert shared_diff <= 1e-6 < other_width_diff, (shared_diff, other_width_diff)
+
+
+def test_row_chunks_stay_within_bounds_and_cover_every_entity():
+    from hf_metrics.ratescore.scorer import EXACT_MIN_ROWS, _row_chunks
+
+    for n, length, max_rows in [(1, 3, 4096), (2, 30, 4096), (1000, 6, 4096), (10, 30, 120), (700, 13, 512)]:
+        items = [f"e{i}" for i in range(n)]
+        chunks = list(_row_chunks(items, length, max_rows))
+        assert {e for c in chunks for e in c} == set(items)
+        assert all(EXACT_MIN_ROWS <= len(c) * length <= max(max_rows, EXACT_MIN_ROWS + length) for c in chunks)
+
+
 def test_empty_reports_score_the_no_entity_value_and_details_list_entities(scorer):
     result = scorer(["", "No pleural effusion. Heart size is normal.", ""],
                     ["Heart size is normal.", "", ""])

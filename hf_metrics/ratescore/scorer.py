@@ -6,8 +6,9 @@ Where the time goes in the official loop, and what we do instead:
   repeated ones; we split each distinct report once, run NER once per distinct sentence, in
   batches of sentences with the *same token length* (longest first), so no padding ever enters
   a batch and each sentence's labels are those of an unpadded run, as in the official default;
-* it embeds every report's entities, per pair; we embed each distinct report's entities once,
-  as the same single padded batch (padding changes the vectors, see ``embed_report``).
+* it embeds every report's entities, per pair, as one batch padded to that report's longest
+  entity; we embed each distinct (entity, padded length) once, in large batches of that
+  length, which gives the official vectors bit for bit (see ``embed_reports``).
 
 The official code drops a report that has no kept sentence from its output list, so every
 later pair is scored against the wrong report (RaTEScore issue #2). We align by study and
@@ -18,9 +19,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from hf_metrics import models
+from hf_metrics.batching import pad_ids
 from hf_metrics.ratescore.scoring import affinity_from_json, report_score
 from hf_metrics.ratescore.sentences import RULES_ASSET, default_splitter
 from hf_metrics.ratescore.spans import decode_spans
@@ -31,9 +33,25 @@ logger = logging.getLogger(__name__)
 
 NER_MAX_LENGTH = 512
 ENTITY_MAX_LENGTH = 30
+# A batch of at least this many token rows (entities x padded length) gives each row the vector
+# it gets in any other such batch of the same length; below ~12 rows the CPU matmul kernels take
+# another path and the last bits change (measured: scripts/bench_ratescore.py, tests/test_ratescore.py).
+EXACT_MIN_ROWS = 64
+EMBED_BATCH_ROWS = 4096  # token rows per BioLORD forward pass
 AFFINITY_MATRICES = {"long": "ratescore/long_weight", "short": "ratescore/short_weight"}
 
 Entity = tuple[str, str]  # (text, type)
+
+
+def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[list[str]]:
+    """``items`` in chunks of at most ``max_rows`` token rows, none below ``EXACT_MIN_ROWS``: a short
+    last chunk is topped up with earlier items, or with its own repeated (same inputs, same vectors)."""
+    size = max(1, max_rows // length)
+    floor = -(-EXACT_MIN_ROWS // length)  # items needed for EXACT_MIN_ROWS rows
+    for start in range(0, len(items), size):
+        end = min(start + size, len(items))
+        chunk = list(items[max(0, end - floor):end]) if end - start < floor else list(items[start:end])
+        yield (chunk * floor)[:max(floor, len(chunk))]
 
 
 def _equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -140,23 +158,48 @@ class RaTEScoreScorer:
                               for s, e, kind in decode_spans(tokens, labels)]
         return out
 
-    def embed_report(self, entities: Sequence[str]):
-        """``[CLS]`` vectors of the last hidden state for ONE report's entities, on CPU.
+    def embed_reports(self, report_entities: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+        """``[CLS]`` vectors of the last hidden state for each report's entities, on CPU.
 
-        Exactly the official ``process_embedding``: the report's entity list is one padded batch
-        (``padding=True, truncation=True, max_length=30``, attention mask) in one forward pass.
-        Padding length changes the vectors by up to ~1e-4 on real-size weights, enough to flip
-        near-tied best matches, so we do not regroup entities across reports; identical reports
-        are embedded once (same inputs, same outputs).
+        The official ``process_embedding`` embeds one report's entities as one batch padded to
+        its longest entity (``padding=True, truncation=True, max_length=30``). An entity's vector
+        depends on that padded length L (the attention reductions run over L positions; on
+        real-size weights the change reaches ~1e-4 and flips near-tied matches), but not on the
+        other rows of a batch once the batch holds ``EXACT_MIN_ROWS`` token rows. So a report with
+        that many rows gets its vectors from one shared pass per (entity, L), in large batches of
+        width L; a smaller report is embedded on its own, exactly as the official does.
         """
         import torch
 
-        if not entities:
-            return torch.empty((0, self._encoder.config.hidden_size), dtype=torch.float32)
-        encoded = self._enc_tokenizer(list(entities), truncation=True, padding=True, return_tensors="pt",
-                                      max_length=ENTITY_MAX_LENGTH).to(self.device)
+        hidden = self._encoder.config.hidden_size
+        distinct = list(dict.fromkeys(e for entities in report_entities.values() for e in entities))
+        ids = dict(zip(distinct, self._enc_tokenizer(distinct, truncation=True, max_length=ENTITY_MAX_LENGTH)[
+            "input_ids"])) if distinct else {}
+        width = {report: max((len(ids[e]) for e in entities), default=0) for report, entities in report_entities.items()}
+        alone = [r for r, entities in report_entities.items() if 0 < len(entities) * width[r] < EXACT_MIN_ROWS]
+        shared: dict[int, dict[str, None]] = defaultdict(dict)  # L -> entities (ordered set)
+        for report, entities in report_entities.items():
+            if len(entities) * width[report] >= EXACT_MIN_ROWS:
+                shared[width[report]].update(dict.fromkeys(entities))
+        jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True)
+                for chunk in _row_chunks(list(entities), length, EMBED_BATCH_ROWS)]
+        jobs += [(width[r], list(report_entities[r]), r) for r in alone]
+        vectors: dict[tuple[str, int], Any] = {}  # (entity, L) -> vector, from the shared batches
+        own: dict[str, Any] = {}  # report -> its vectors, for the reports embedded alone
+        pad = self._enc_tokenizer.pad_token_id
         with torch.inference_mode():
-            return self._encoder(**encoded).last_hidden_state[:, 0, :].float().cpu()
+            for length, chunk, report in self._bar(jobs, len(jobs), "RaTEScore embeddings"):
+                input_ids, mask = pad_ids([ids[e] for e in chunk], pad, width=length)
+                out = self._encoder(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device))
+                cls = out.last_hidden_state[:, 0, :].float().cpu()
+                if report is not None:
+                    own[report] = cls
+                else:
+                    vectors.update(((entity, length), vector) for entity, vector in zip(chunk, cls))
+        empty = torch.empty((0, hidden), dtype=torch.float32)
+        return {report: own[report] if report in own else
+                torch.stack([vectors[(e, width[report])] for e in entities]) if entities else empty
+                for report, entities in report_entities.items()}
 
     # -- the metric -----------------------------------------------------------------------
     def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
@@ -174,8 +217,7 @@ class RaTEScoreScorer:
         sentences = list(dict.fromkeys(s for text in reports for s in report_sentences[text]))
         per_sentence = dict(zip(sentences, self.sentence_entities(sentences)))
         report_entities = {text: [e for s in report_sentences[text] for e in per_sentence[s]] for text in reports}
-        vectors = {text: self.embed_report([e[0] for e in report_entities[text]])
-                   for text in self._bar(reports, len(reports), "RaTEScore embeddings")}
+        vectors = self.embed_reports({text: [e[0] for e in report_entities[text]] for text in reports})
 
         def side(text: str):
             return vectors[text], [e[1] for e in report_entities[text]]
