@@ -40,3 +40,10 @@ def progress(iterable, total: int, desc: str, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar to ``update`` by hand (work whose batch size changes as it runs)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled)

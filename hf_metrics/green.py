@@ -33,7 +33,7 @@ from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from hf_metrics import models
-from hf_metrics.batching import length_sorted_batches, progress
+from hf_metrics.batching import length_sorted_batches, progress_bar
 from hf_metrics.green_parse import analyse, clean_response
 from hf_metrics.green_tokens import MAX_LENGTH, MAX_WORDS, GreenTokenizer, make_prompt, render_chat
 from hf_metrics.inputs import check_pairs
@@ -218,12 +218,39 @@ class GreenScorer:
                         engine.name, self.device)
         budgets = {k: max(1, self.max_length - len(unique[k])) for k in todo}
         size = VLLM_CHUNK if engine.name == "vllm" else self.batch_size  # vLLM schedules its own batches
-        batches = list(length_sorted_batches([len(unique[k]) for k in todo], size))
-        for batch in progress(batches, len(batches), "GREEN", self.progress and len(batches) > 1):
-            chosen = [todo[i] for i in batch]
-            outputs = engine.generate([unique[k] for k in chosen], [budgets[k] for k in chosen], eos_id)
+        pending = [todo[i] for batch in length_sorted_batches([len(unique[k]) for k in todo], size) for i in batch]
+        bar = progress_bar(len(pending), "GREEN", self.progress and len(pending) > size)
+        while pending:
+            chosen = pending[:size]
+            try:
+                outputs = engine.generate([unique[k] for k in chosen], [budgets[k] for k in chosen], eos_id)
+            except Exception as err:
+                if not _out_of_memory(err):
+                    raise
+                if size == 1:
+                    studies = [i for i, k in enumerate(keys) if k == chosen[0]]
+                    raise InputError(f"GREEN: study {studies[0]} ({len(unique[chosen[0]])} prompt tokens) does not fit "
+                                     f"in {self.device} memory even alone; use a larger GPU or device='cpu'. "
+                                     "Completions generated so far are cached.") from err
+                size //= 2
+                logger.warning("GREEN: out of %s memory; retrying with %d studies per batch", self.device, size)
+                continue
+            pending = pending[len(chosen):]
             fresh = dict(zip(chosen, outputs))
             done.update(fresh)
             if store:
                 store.put_many(config, {k: {"completion": v} for k, v in fresh.items()})
+            bar.update(len(chosen))
+        bar.close()
         return [done[k] for k in keys]
+
+
+def _out_of_memory(err: BaseException) -> bool:
+    """A GPU allocation failure (then a smaller batch may fit); freeing the allocator's cache first."""
+    import torch
+
+    if not isinstance(err, torch.OutOfMemoryError):
+        return False
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return True

@@ -118,7 +118,7 @@ def test_budget_is_2048_minus_own_prompt_and_cache_resumes(tiny_green_models, mo
     def fake_generate(self, prompts, budgets, eos_id):
         calls.append(([len(p) for p in prompts], budgets))
         if len(calls) == 2 and fail["now"]:
-            raise RuntimeError("CUDA out of memory (simulated)")
+            raise RuntimeError("the model crashed (simulated)")
         return [[29871, eos_id] for _ in prompts]
 
     fail = {"now": True}
@@ -136,6 +136,35 @@ def test_budget_is_2048_minus_own_prompt_and_cache_resumes(tiny_green_models, mo
     calls.clear()
     scorer(preds, refs)
     assert calls == []
+
+
+def test_out_of_gpu_memory_halves_the_batch_and_names_a_study_that_never_fits(tiny_green_models, monkeypatch,
+                                                                          tmp_path, pairs):
+    import torch
+
+    refs, preds = pairs
+    refs, preds = refs[:7], preds[:7]
+    sizes: list[int] = []
+    longest = {"fits": 10**9}
+
+    def fake_generate(self, prompts, budgets, eos_id):
+        sizes.append(len(prompts))
+        if len(prompts) > 2 or max(len(p) for p in prompts) > longest["fits"]:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+        return [[29871 + len(p), eos_id] for p in prompts]
+
+    monkeypatch.setattr(green.HFEngine, "generate", fake_generate)
+    scorer = green.GreenScorer(device="cpu", batch_size=8, cache_dir=str(tmp_path / "a"), progress=False)
+    result = scorer(preds, refs)
+    assert sizes == [7, 4, 2, 2, 2, 1]  # halved (8 -> 4 -> 2) until a batch fit, then kept that size
+    assert len(result.values["green"]) == 7
+    unhurried = green.GreenScorer(device="cpu", batch_size=1, cache=False, progress=False)(preds, refs)
+    assert result.details == unhurried.details  # every completion went back to its own study
+    sizes.clear()
+    longest["fits"] = 0  # nothing fits, even alone
+    with pytest.raises(InputError, match=r"GREEN: study \d+ \(\d+ prompt tokens\) does not fit"):
+        green.GreenScorer(device="cpu", batch_size=4, cache_dir=str(tmp_path / "b"), progress=False)(preds, refs)
+    assert sizes == [4, 2, 1]
 
 
 def test_non_allowlisted_remote_code_is_refused(tiny_green_models, tmp_path):
