@@ -8,7 +8,7 @@ Real architectures and file layouts, random weights:
   vocabulary trained on chest X-ray sentences (every byte is in the alphabet, so any text
   encodes without ``<unk>``).
 * ``build_bert_base_uncased``: ``google-bert/bert-base-uncased``'s ``config.json``,
-  ``vocab.txt`` (WordPiece trained on the same sentences, the real special-token ids 0/100-103)
+  ``vocab.txt`` (a WordPiece vocabulary built from the same sentences, the real special-token ids 0/100-103)
   and ``tokenizer_config.json``.
 * ``build_chexbert_checkpoint``: ``chexbert.pth`` as in ``StanfordAIMI/RRG_scorers``: a dict
   with ``model_state_dict`` whose keys are ``module.bert.*`` (a BertModel *with* pooler, as the
@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from tests.standins.vocab import wordpiece_pieces
 
 SENTENCES = [
     "The heart size is normal. The mediastinal contours are within normal limits.",
@@ -109,15 +111,9 @@ def build_bert_base_uncased(out_dir: str | Path, size: str = "tiny", seed: int =
                             extra_texts: list[str] | None = None) -> Path:
     """Write bert-base-uncased's config, WordPiece vocabulary and tokenizer config (no weights:
     CheXbert only takes the architecture and tokenizer from it)."""
-    from tokenizers import BertWordPieceTokenizer
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    wp = BertWordPieceTokenizer(lowercase=True)
-    wp.train_from_iterator(_corpus(extra_texts), vocab_size=500, min_frequency=1, special_tokens=[],
-                           show_progress=False)
-    learned = [tok for tok, _ in sorted(wp.get_vocab().items(), key=lambda kv: kv[1]) if tok not in BERT_SPECIALS.values()]
-    tokens = [BERT_SPECIALS.get(i, f"[unused{i}]") for i in range(104)] + learned
+    tokens = [BERT_SPECIALS.get(i, f"[unused{i}]") for i in range(104)] + wordpiece_pieces(_corpus(extra_texts), 400)
     (out / "vocab.txt").write_text("\n".join(tokens) + "\n", encoding="utf-8")
     (out / "config.json").write_text(json.dumps(_bert_config(size, len(tokens)), indent=2))
     (out / "tokenizer_config.json").write_text(json.dumps({"do_lower_case": True, "model_max_length": 512}))

@@ -20,6 +20,8 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from tests.standins.vocab import wordpiece_pieces
+
 NER_REPO = "Angelakeke/RaTE-NER-Deberta"
 BIOLORD_REPO = "FremyCompany/BioLORD-2023-C"
 ENTITY_TYPES = ("ABNORMALITY", "NON-ABNORMALITY", "DISEASE", "NON-DISEASE", "ANATOMY")
@@ -94,15 +96,7 @@ def build_ner(out_dir: str | Path, size: str = "tiny", seed: int = 0, corpus: It
 
 def _wordpiece_vocab(texts: list[str], size: int) -> list[str]:
     special = ["<s>", "<pad>", "</s>", "[UNK]"]
-    words: dict[str, int] = {}
-    for text in texts:
-        for word in re.findall(r"\w+|[^\w\s]", text.lower()):
-            words[word] = words.get(word, 0) + 1
-    chars = sorted({c for w in words for c in w})
-    pieces = chars + [f"##{c}" for c in chars]
-    common = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])) if w not in pieces]
-    vocab = special + pieces + common[: max(0, size - len(special) - len(pieces) - 1)]
-    return vocab + ["<mask>"]
+    return special + wordpiece_pieces(texts, size - len(special) - 1) + ["<mask>"]
 
 
 def build_biolord(out_dir: str | Path, size: str = "tiny", seed: int = 0, corpus: Iterable[str] = ()) -> Path:
