@@ -2,8 +2,9 @@
 
 Endpoints (checked with huggingface_hub 2.4, DESIGN.md §5): repo creation, repo info with
 ``sha`` and ``siblings`` (with ``blobId`` when ``?blobs=true``), preupload, the NDJSON commit
-(``parentCommit`` on a stale sha answers 412, as the Hub does), and ``resolve`` HEAD/GET with
-``X-Repo-Commit`` and ``ETag``. Commits are kept in memory with their full history, so a
+(``parentCommit`` on a stale sha answers 412, as the Hub does), ``resolve`` HEAD/GET with
+``X-Repo-Commit`` and ``ETag``, and ``/api/validate-yaml``, which ``upload_folder`` calls for a
+``README.md`` (400 with ``errors`` when its front matter is not a YAML mapping). Commits are kept in memory with their full history, so a
 download at an old commit returns that commit's file.
 
 Run it from tests with :func:`running` (a context manager returning the endpoint URL) or as
@@ -35,6 +36,21 @@ class FakeHub:
         self.repos: dict[tuple[str, str], list[tuple[str, dict[str, bytes]]]] = {}
         self.stats = {"commits": 0, "conflicts": 0}
         self.authorizations: set[str] = set()
+        self.validated: list[tuple[str, str]] = []  # (repoType, README content) seen by /api/validate-yaml
+
+    def validate_yaml(self, repo_type: str, content: str) -> list[str]:
+        """The Hub's front-matter check, in part: errors if the YAML between ``---`` lines is not a mapping."""
+        import yaml
+
+        self.validated.append((repo_type, content))
+        if not content.startswith("---\n"):
+            return []
+        front = content[4:].split("\n---", 1)[0]
+        try:
+            data = yaml.safe_load(front)
+        except yaml.YAMLError as err:
+            return [f"Invalid YAML: {err}"]
+        return [] if data is None or isinstance(data, dict) else ["The metadata must be a YAML mapping"]
 
     def create(self, repo_type: str, repo_id: str) -> bool:
         with self.lock:
@@ -128,6 +144,10 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
                 url_ = f"{endpoint_ref[0]}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
                 return self._json(200 if created else 409, {"url": url_, "name": repo_id} if created
                                   else {"error": "You already created this repo", "url": url_})
+            if parts == ["api", "validate-yaml"]:
+                payload = json.loads(body or b"{}")
+                errors = hub.validate_yaml(payload.get("repoType", "model"), payload.get("content", ""))
+                return self._json(400 if errors else 200, {"errors": [{"message": e} for e in errors], "warnings": []})
             if len(parts) >= 6 and parts[0] == "api" and parts[4] in ("preupload", "commit"):
                 repo_type, repo_id, action, revision = parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[4], "/".join(parts[5:])
                 if hub.commit_at(repo_type, repo_id, "main") is None:

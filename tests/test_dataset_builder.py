@@ -156,23 +156,10 @@ def test_cli_errors_are_clean(tmp_path, caplog):
 
 def test_push_uploads_the_folder_with_the_environment_token(tmp_path, fake_hub, monkeypatch, capsys):
     import huggingface_hub.constants
-    from huggingface_hub import DatasetCard, HfApi
+    from huggingface_hub import DatasetCard
 
     endpoint, hub = fake_hub
     monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
-    validated = []
-
-    def validate_yaml(self, content, *, repo_type=None, token=None):
-        # The fake Hub has no /api/validate-yaml: check the card the way `datasets` reads it instead.
-        from datasets.info import DatasetInfosDict
-        from datasets.utils.metadata import MetadataConfigs
-
-        data = DatasetCard(content).data
-        assert set(MetadataConfigs.from_dataset_card_data(data)) == {"iu_xray"}
-        assert DatasetInfosDict.from_dataset_card_data(data)["iu_xray"].splits["test"].num_examples == 590
-        validated.append(repo_type)
-
-    monkeypatch.setattr(HfApi, "_validate_yaml", validate_yaml)
     out = tmp_path / "rexrank"
     monkeypatch.delenv("HF_TOKEN", raising=False)
     assert rexrank_main(["data", "build", "iu_xray", "--split", "test", "--out", str(out),
@@ -185,10 +172,34 @@ def test_push_uploads_the_folder_with_the_environment_token(tmp_path, fake_hub, 
     _, files = hub.commit_at("dataset", "someone/rexrank", "main")
     assert {"README.md", "iu_xray/test-00000-of-00001.parquet"} <= set(files)
     assert files["iu_xray/test-00000-of-00001.parquet"] == (out / "iu_xray/test-00000-of-00001.parquet").read_bytes()
-    assert "Bearer hf_secret_value_123" in hub.authorizations and validated == ["dataset"]
+    assert "Bearer hf_secret_value_123" in hub.authorizations
+    # the card went through the Hub's YAML check (upload_folder) and reads as `datasets` reads it
+    assert [(kind, content) for kind, content in hub.validated] == [("dataset", files["README.md"].decode())]
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+
+    data = DatasetCard(files["README.md"].decode()).data
+    assert set(MetadataConfigs.from_dataset_card_data(data)) == {"iu_xray"}
+    assert DatasetInfosDict.from_dataset_card_data(data)["iu_xray"].splits["test"].num_examples == 590
     import pyarrow.parquet as pq
 
     assert pq.read_table(io.BytesIO(files["iu_xray/test-00000-of-00001.parquet"])).num_rows == 590
+
+
+def test_a_hand_edited_card_with_broken_yaml_is_refused_before_any_file_is_committed(tmp_path, fake_hub, monkeypatch):
+    import huggingface_hub.constants
+
+    endpoint, hub = fake_hub
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    out = tmp_path / "rexrank"
+    assert rexrank_main(["data", "build", "iu_xray", "--split", "test", "--out", str(out)]) == 0
+    card = out / "README.md"
+    card.write_text(card.read_text().replace("configs:", "configs: [", 1))
+    with pytest.raises(ValueError, match="Invalid metadata in README.md"):
+        export.push(out, "someone/rexrank", endpoint=endpoint)
+    _, files = hub.commit_at("dataset", "someone/rexrank", "main")
+    assert set(files) == {".gitattributes"}  # the repo was created, nothing uploaded
 
 
 def test_credentialed_images_are_never_pushed_publicly(tmp_path, mimic_like, caplog, monkeypatch):
