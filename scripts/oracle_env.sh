@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if .oracle/bin/python -c "import bert_score, fast_bleu, radgraph, f1chexbert, RaTEScore, medspacy" 2>/dev/null; then
+if .oracle/bin/python -c "import bert_score, fast_bleu, radgraph, f1chexbert, RaTEScore, medspacy, datasets" 2>/dev/null; then
   exit 0
 fi
 [ -x .oracle/bin/python ] || "$PY" -m venv .oracle
@@ -14,5 +14,6 @@ fi
 constraints=$(mktemp)
 echo "torch==2.13.0" > "$constraints"
 .oracle/bin/pip install -q -c "$constraints" "transformers<5" bert-score==0.3.11 fast-bleu==0.0.90 \
-  radgraph==0.1.18 requests f1chexbert==0.0.2 RaTEScore==0.6.0 medspacy "pandas<3" "scikit-learn<1.8"
+  radgraph==0.1.18 requests f1chexbert==0.0.2 RaTEScore==0.6.0 medspacy "pandas<3" "scikit-learn<1.8" \
+  "datasets>=3.6,<4" "pyarrow<21"  # datasets 3 runs our builder as a loading script; pyarrow 21+ needs numpy 2
 rm -f "$constraints"

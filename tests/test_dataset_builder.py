@@ -145,6 +145,20 @@ def test_cli_manifest_and_split_options(tmp_path, iu_manifests, capsys):
         [{"split": "validation", "path": "iu_xray/validation-*.parquet"}]]
 
 
+@pytest.mark.oracle
+def test_datasets_3_runs_the_builder_as_a_loading_script_with_the_same_rows(oracle, tmp_path, iu_manifests):
+    """The card's route for ``datasets<4`` (the oracle venv has datasets 3.6): the same rows as the parquet route."""
+    from tests.oracle.tasks.datasets_script import FIELDS
+
+    old = oracle("datasets_script", config="iu_xray", split="test", manifest=str(iu_manifests["test"]),
+                 cache_dir=str(tmp_path / "cache"))
+    assert old["datasets"].startswith("3.")
+    export.build("iu_xray", tmp_path / "out", manifest_files={"test": iu_manifests["test"]})
+    new = load(tmp_path / "out", "iu_xray")
+    assert len(old["rows"]) == len(new) == 590
+    assert old["rows"] == [{k: row[k] for k in FIELDS} for row in new]
+
+
 def test_cli_errors_are_clean(tmp_path, caplog):
     with caplog.at_level(logging.ERROR):
         assert rexrank_main(["data", "build", "rexgradient", "--out", str(tmp_path / "o")]) == 2
