@@ -8,7 +8,7 @@ Where the time goes in the official loop, and what we do instead:
   a batch and each sentence's labels are those of an unpadded run, as in the official default;
 * it embeds every report's entities, per pair, as one batch padded to that report's longest
   entity; we embed each distinct (entity, padded length) once, in large batches of that
-  length, which gives the official vectors bit for bit (see ``embed_reports``).
+  length, which gives the official vectors (see ``embed_reports``).
 
 The official code drops a report that has no kept sentence from its output list, so every
 later pair is scored against the wrong report (RaTEScore issue #2). We align by study and
@@ -164,10 +164,12 @@ class RaTEScoreScorer:
         The official ``process_embedding`` embeds one report's entities as one batch padded to
         its longest entity (``padding=True, truncation=True, max_length=30``). An entity's vector
         depends on that padded length L (the attention reductions run over L positions; on
-        real-size weights the change reaches ~1e-4 and flips near-tied matches), but not on the
-        other rows of a batch once the batch holds ``EXACT_MIN_ROWS`` token rows. So a report with
-        that many rows gets its vectors from one shared pass per (entity, L), in large batches of
-        width L; a smaller report is embedded on its own, exactly as the official does.
+        real-size weights the change reaches ~1e-4 and flips near-tied matches), and hardly on
+        the other rows of the batch: on CPU, once a batch holds ``EXACT_MIN_ROWS`` token rows,
+        real-size vectors came out bit-identical on every IU-Xray report we checked (the kernels
+        may sum a row in another order on other shapes or thread counts: rounding, ~1e-6). So a
+        report with that many rows gets its vectors from one shared pass per (entity, L), in large
+        batches of width L; a smaller report is embedded on its own, exactly as the official does.
         """
         import torch
 
