@@ -42,7 +42,9 @@ def test_browser_loads_submits_and_sees_the_new_row(space_server, small_iu_predi
 
             page.get_by_role("tab", name="Submit").click()
             page.locator("#predictions-upload input[type=file]").set_input_files(str(upload))
-            expect(page.locator("#predictions-upload")).to_contain_text("browser_predictions.json", timeout=30_000)
+            # the file's row, by its accessible name (the visible text splits name and extension)
+            uploaded = page.locator("#predictions-upload").get_by_role("cell", name="browser_predictions.json")
+            expect(uploaded).to_be_visible(timeout=30_000)
             page.locator("#system-name textarea, #system-name input").first.fill("BrowserBot")
             page.locator("#submit-button").click()
             expect(page.locator("#submit-status")).to_contain_text("queued", timeout=30_000)
