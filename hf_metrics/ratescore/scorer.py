@@ -164,7 +164,7 @@ class RaTEScoreScorer:
         The official ``process_embedding`` embeds one report's entities as one batch padded to
         its longest entity (``padding=True, truncation=True, max_length=30``). An entity's vector
         depends on that padded length L (the attention reductions run over L positions; on
-        real-size weights the change reaches ~1e-4 and flips near-tied matches), and hardly on
+        real-size weights the change reaches a few 1e-6 and can flip near-tied matches), and hardly on
         the other rows of the batch: on CPU, once a batch holds ``EXACT_MIN_ROWS`` token rows,
         real-size vectors came out bit-identical on every IU-Xray report we checked (the kernels
         may sum a row in another order on other shapes or thread counts: rounding, ~1e-6). So a
