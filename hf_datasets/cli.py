@@ -18,7 +18,7 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-from hf_datasets.manifests import CONFIGS
+from rexrank.datasets.manifests import CONFIGS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def manifest_files(config: str, manifest_args: list[str], split_args: list[str]) -> dict[str, str | None]:
     """Splits to build -> local manifest (None = pinned), from --manifest [SPLIT=]FILE and --split."""
-    from hf_datasets import manifests
+    from rexrank.datasets import manifests
     from rexrank.errors import InputError
 
     given: dict[str, str] = {}
@@ -63,7 +63,7 @@ def manifest_files(config: str, manifest_args: list[str], split_args: list[str])
 
 
 def run(args: argparse.Namespace) -> int:
-    from hf_datasets import export
+    from rexrank.datasets import export
 
     files = manifest_files(args.config, args.manifest, args.split)
     if args.push_to_hub:  # fail before the build, not after it

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from hf_datasets import manifests
+from rexrank.datasets import manifests
 from rexrank.errors import InputError, RexrankError
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[st
     one); by default every split of the config is built from the pinned manifests.
     ``data_dir`` is the image root: with it the images are embedded in the shards.
     """
-    from hf_datasets.rexrank.rexrank import Rexrank
+    from rexrank.datasets.rexrank.rexrank import Rexrank
 
     manifests.check_config(config, "test")
     splits = dict(manifest_files) if manifest_files else {s: None for s in manifests.SPLITS[config]}

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from hf_datasets.manifests import Manifest, load_manifest
+from rexrank.datasets.manifests import Manifest, load_manifest
 from rexrank.errors import InputError
 
 TRACKS = ("findings", "findings_impression")

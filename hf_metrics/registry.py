@@ -4,18 +4,20 @@ The CLI, the `evaluate` modules, the suite, the Space's columns and the docs tab
 this registry; nothing else lists metrics. Scorer classes are imported lazily (by dotted
 path), so reading the registry costs nothing.
 
-A scorer is a class whose instances are called as ``scorer(predictions, references)`` and
-return a :class:`ScoreResult` with one value per study, in input order.
+A scorer (:mod:`rexrank.metrics.scorers`) is a class whose instances are called as
+``scorer(predictions, references)`` and return a :class:`~rexrank.metrics.scorers.base.ScoreResult`
+with one value per study, in input order.
 """
 
 from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from hf_metrics.models import ModelRef
+from rexrank.metrics.runtime.models import ModelRef
+from rexrank.metrics.scorers.base import Scorer
 
 # Hub revisions. "main" means unpinned: we could not establish the commit from here, and the
 # README lists these. Pin by replacing with the 40-hex commit sha.
@@ -29,36 +31,9 @@ PUBMEDBERT = ModelRef("microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-full
                       ("config.json", "vocab.txt", "tokenizer_config.json"))
 RATE_NER = ModelRef("Angelakeke/RaTE-NER-Deberta", "main")
 BIOLORD = ModelRef("FremyCompany/BioLORD-2023-C", "main")
-# Commit from the Hub file pages of the weights upload (6eddb21); allowlisted for remote code in hf_metrics.green.
+# Commit from the Hub file pages of the weights upload (6eddb21); allowlisted for remote code in scorers.green.
 GREEN_MODEL = ModelRef("StanfordAIMI/GREEN-RadLlama2-7b", "c8f26d86c59d1933a60429d9e48dd5a57ee9d055",
                        trust_remote_code=True)
-
-
-@dataclass
-class ScoreResult:
-    """What a scorer returns.
-
-    ``values``: per-study numeric columns, each as long as the inputs; the column named like
-    the metric is the one the leaderboard averages. ``details``: optional per-study records
-    (labels, explanations, entity sets). ``corpus``: corpus-level figures that are not a mean
-    of per-study values (e.g. CheXbert F1). ``provenance``: models with resolved revisions,
-    options, assets.
-    """
-
-    metric: str
-    values: dict[str, list[float]]
-    details: list[dict[str, Any]] | None = None
-    corpus: dict[str, float] = field(default_factory=dict)
-    provenance: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.values[self.metric])
-
-
-class Scorer(Protocol):
-    name: str
-
-    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult: ...
 
 
 @dataclass(frozen=True)
@@ -91,29 +66,29 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in [
-        MetricSpec("bleu2", "BLEU-2", "hf_metrics.bleu2:Bleu2Scorer", leaderboard_column="BLEU",
+        MetricSpec("bleu2", "BLEU-2", "rexrank.metrics.scorers.bleu2:Bleu2Scorer", leaderboard_column="BLEU",
                    official="CXR-Report-Metric run_eval.py with fast-bleu 0.0.90"),
-        MetricSpec("bertscore", "BERTScore", "hf_metrics.bertscore:BertScoreScorer", (DISTILROBERTA,),
+        MetricSpec("bertscore", "BERTScore", "rexrank.metrics.scorers.bertscore:BertScoreScorer", (DISTILROBERTA,),
                    leaderboard_column="BertScore",
                    official="bert-score 0.3.11, distilroberta-base layer 5, rescaled, no idf"),
-        MetricSpec("semb_score", "SembScore", "hf_metrics.chexbert:SembScoreScorer",
+        MetricSpec("semb_score", "SembScore", "rexrank.metrics.scorers.chexbert:SembScoreScorer",
                    (RRG_SCORERS_CHEXBERT, BERT_BASE_UNCASED), leaderboard_column="SembScore",
                    official="CXR-Report-Metric CheXbert encoder"),
-        MetricSpec("radgraph", "RadGraph F1", "hf_metrics.radgraph:RadGraphScorer",
+        MetricSpec("radgraph", "RadGraph F1", "rexrank.metrics.scorers.radgraph:RadGraphScorer",
                    (RRG_SCORERS_RADGRAPH, PUBMEDBERT), leaderboard_column="RadGraph",
                    official="CXR-Report-Metric / radgraph 0.1.18 model_type='radgraph'"),
-        MetricSpec("radcliq", "1/RadCliQ-v1", "hf_metrics.radcliq:RadCliQScorer", higher_is_better=False,
+        MetricSpec("radcliq", "1/RadCliQ-v1", "rexrank.metrics.scorers.radcliq:RadCliQScorer", higher_is_better=False,
                    reported_as="reciprocal_mean", leaderboard_column="1/RadCliQ-v1",
                    requires=("radgraph", "bertscore", "semb_score", "bleu2"),
                    official="CXR-Report-Metric RadCliQ-v1 pickles"),
-        MetricSpec("ratescore", "RaTEScore", "hf_metrics.ratescore:RaTEScoreScorer", (RATE_NER, BIOLORD),
+        MetricSpec("ratescore", "RaTEScore", "rexrank.metrics.scorers.ratescore:RaTEScoreScorer", (RATE_NER, BIOLORD),
                    leaderboard_column="RaTEScore", official="RaTEScore 0.6.0 (MAGIC-AI4Med/RaTEScore@a970406)"),
-        MetricSpec("green", "GREEN", "hf_metrics.green:GreenScorer", (GREEN_MODEL,), leaderboard_column="GREEN",
+        MetricSpec("green", "GREEN", "rexrank.metrics.scorers.green:GreenScorer", (GREEN_MODEL,), leaderboard_column="GREEN",
                    needs_gpu=True, official="Stanford-AIMI/GREEN@d72c195 (green_score 0.0.12)"),
-        MetricSpec("fineradscore", "1/FineRadScore", "hf_metrics.fineradscore:FineRadScoreScorer",
+        MetricSpec("fineradscore", "1/FineRadScore", "rexrank.metrics.scorers.fineradscore:FineRadScoreScorer",
                    higher_is_better=False, reported_as="reciprocal_mean", leaderboard_column="1/FineRadScore",
                    needs_api=True, official="rajpurkarlab/FineRadScore@3f5e1dc (GPT-4 few-shot path)"),
-        MetricSpec("chexbert", "CheXbert F1", "hf_metrics.chexbert:CheXbertScorer",
+        MetricSpec("chexbert", "CheXbert F1", "rexrank.metrics.scorers.chexbert:CheXbertScorer",
                    (RRG_SCORERS_CHEXBERT, BERT_BASE_UNCASED), extra=True,
                    official="f1chexbert 0.0.2 (CheXbert labeler)"),
     ]

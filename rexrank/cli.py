@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 from typing import Sequence
 
@@ -18,14 +17,14 @@ from rexrank import __version__
 
 # name -> (module implementing it, one-line help). Add a row to add a subcommand.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "data": ("hf_datasets.cli", "build the ReXrank test sets as parquet + dataset card (optionally push to the Hub)"),
-    "score": ("hf_metrics.cli_score", "score a predictions file on a ReXrank test set: table, results.json, plots"),
-    "compare": ("hf_metrics.cli_compare", "compare two systems' results.json: paired differences, CIs and p-values"),
-    "metrics": ("hf_metrics.cli_metrics", "list the ReXrank metrics, their models and pinned revisions"),
-    "generate": ("space.cli_generate", "generate reports for a test set with a Hub model (resumable)"),
-    "serve": ("space.cli_serve", "run the leaderboard Space locally on an embedded store"),
-    "worker": ("space.cli_worker", "run the evaluation queue worker"),
-    "install-evaluate": ("hf_metrics.install", "install the evaluate modules so evaluate.load('rexrank') works offline"),
+    "data": ("rexrank.datasets.cli", "build the ReXrank test sets as parquet + dataset card (optionally push to the Hub)"),
+    "score": ("rexrank.metrics.cli.score", "score a predictions file on a ReXrank test set: table, results.json, plots"),
+    "compare": ("rexrank.metrics.cli.compare", "compare two systems' results.json: paired differences, CIs and p-values"),
+    "metrics": ("rexrank.metrics.cli.metrics", "list the ReXrank metrics, their models and pinned revisions"),
+    "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model (resumable)"),
+    "serve": ("rexrank.space.cli.serve", "run the leaderboard Space locally on an embedded store"),
+    "worker": ("rexrank.space.cli.worker", "run the evaluation queue worker"),
+    "install-evaluate": ("rexrank.metrics.evaluate_glue.install", "install the evaluate modules so evaluate.load('rexrank') works offline"),
     "assets": ("rexrank.assets_cli", "fetch, verify or seed the official assets (manifests, prompts, matrices)"),
 }
 

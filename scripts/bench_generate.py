@@ -59,7 +59,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(args.threads)
-    from space.generate import generate_reports
+    from rexrank.space.generation.run import generate_reports
     from tests.standins.generation import build_llava, build_ved
 
     rows = []

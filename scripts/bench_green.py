@@ -72,8 +72,8 @@ def main() -> int:
                 and r["section_findings"].strip()][:args.studies]
     refs, preds = findings, findings[1:] + findings[:1]
 
-    from hf_metrics import green
-    from hf_metrics.green_tokens import GreenTokenizer, make_prompt, render_chat
+    from rexrank.metrics.scorers.green import scorer as green
+    from rexrank.metrics.scorers.green.tokens import GreenTokenizer, make_prompt, render_chat
     from rexrank.assets import read_text
     from tests.standins.green import build_green
 

@@ -64,7 +64,7 @@ def _build_models(home: Path, size: str) -> dict:
 
 
 def _texts(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from hf_datasets.tracks import load_track
+    from rexrank.datasets.tracks import load_track
 
     refs = load_track("iu_xray", "findings", manifest=str(manifest)).references
     refs = refs[:limit] if limit else refs
@@ -73,7 +73,7 @@ def _texts(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
 
 def _clear_text_caches() -> None:
     """Forget every per-text result the loaded models keep (models stay loaded)."""
-    from hf_metrics import models
+    from rexrank.metrics.runtime import models
 
     for obj in list(models._LOADED.values()):
         cache = getattr(obj, "_cache", getattr(obj, "cache", None))
@@ -87,7 +87,7 @@ def _clear_text_caches() -> None:
 
 def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int) -> dict[str, dict]:
     """Seconds per metric (load, score); RadCliQ reuses the components computed before it."""
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     times, results = {}, {}
     for name in metrics:
@@ -168,7 +168,7 @@ def _table(setting: str, ours: dict, official: dict, second: dict) -> str:
 def run_setting(setting: str, args: argparse.Namespace) -> str:
     home = Path(tempfile.mkdtemp(prefix=f"bench-core-{setting}-"))
     _setup_cache(home)
-    from hf_metrics import models
+    from rexrank.metrics.runtime import models
 
     models.clear_loaded()
     logger.info("building %s stand-ins in %s", setting, home)

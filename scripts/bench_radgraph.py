@@ -34,7 +34,7 @@ logger = logging.getLogger("bench_radgraph")
 
 
 def _pairs(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from hf_datasets.tracks import load_track
+    from rexrank.datasets.tracks import load_track
 
     refs = load_track("iu_xray", "findings", manifest=str(manifest)).references
     refs = refs[:limit] if limit else refs
@@ -58,8 +58,8 @@ def _official(parts: dict, preds: list[str], refs: list[str], threads: int | Non
 
 
 def _ours(preds: list[str], refs: list[str], device: str | None, batch_size: int) -> dict:
-    from hf_metrics import models
-    from hf_metrics.radgraph import RadGraphScorer
+    from rexrank.metrics.runtime import models
+    from rexrank.metrics.scorers.radgraph import RadGraphScorer
 
     models.clear_loaded()
     start = time.perf_counter()

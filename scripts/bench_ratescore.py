@@ -33,7 +33,7 @@ logger = logging.getLogger("bench_ratescore")
 
 
 def _workload(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from hf_datasets.tracks import load_track
+    from rexrank.datasets.tracks import load_track
 
     refs = load_track("iu_xray", "findings_impression", manifest=str(manifest)).references
     refs = refs[:limit] if limit else refs
@@ -66,13 +66,13 @@ def _official(python: Path, predictions: list[str], references: list[str]) -> di
 
 
 def _ours(predictions: list[str], references: list[str], batch_size: int) -> dict:
-    from hf_metrics import models
-    from hf_metrics.ratescore.scorer import RaTEScoreScorer
+    from rexrank.metrics.runtime import models
+    from rexrank.metrics.scorers.ratescore.scorer import RaTEScoreScorer
 
     t, c = time.perf_counter(), time.process_time()
     scorer = RaTEScoreScorer(progress=False, batch_size=batch_size)
     scorer._models()
-    from hf_metrics.ratescore.sentences import default_splitter
+    from rexrank.metrics.scorers.ratescore.sentences import default_splitter
 
     default_splitter()
     loaded, loaded_cpu = time.perf_counter(), time.process_time()

@@ -4,7 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+# datasets 3 runs our builder as a loading script, which imports rexrank.datasets: this checkout,
+# without its dependencies (the oracle keeps the official packages' transformers 4 stack).
+oracle_rexrank() {
+  .oracle/bin/python -c "import rexrank.datasets.manifests" 2>/dev/null || .oracle/bin/pip install -q --no-deps -e .
+}
 if .oracle/bin/python -c "import bert_score, fast_bleu, radgraph, f1chexbert, RaTEScore, medspacy, datasets" 2>/dev/null; then
+  oracle_rexrank
   exit 0
 fi
 [ -x .oracle/bin/python ] || "$PY" -m venv .oracle
@@ -17,3 +23,4 @@ echo "torch==2.13.0" > "$constraints"
   radgraph==0.1.18 requests f1chexbert==0.0.2 RaTEScore==0.6.0 medspacy "pandas<3" "scikit-learn<1.8" \
   "datasets>=3.6,<4" "pyarrow<21"  # datasets 3 runs our builder as a loading script; pyarrow 21+ needs numpy 2
 rm -f "$constraints"
+oracle_rexrank

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hf_metrics.install import module_folders  # noqa: E402
+from rexrank.metrics.evaluate_glue.install import module_folders  # noqa: E402
 
 logger = logging.getLogger("publish_evaluate_modules")
 SPACE_FILES = ("{name}.py", "README.md", "requirements.txt", "app.py")

@@ -35,12 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=[], help="Hub model id for each --result (for the link)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from space.redaction import install_log_filter
+    from rexrank.space.redaction import install_log_filter
 
     install_log_filter()
     from rexrank.errors import RexrankError
-    from space.leaderboard import seed_published
-    from space.store import Request, new_request_id, open_store
+    from rexrank.space.leaderboard import seed_published
+    from rexrank.space.store import Request, new_request_id, open_store
 
     try:
         store = open_store(args.store)

@@ -14,13 +14,12 @@ Run locally with ``rexrank serve`` (an embedded folder store and a worker thread
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if __package__ in (None, "") and sys.path and Path(sys.path[0]).resolve() == Path(__file__).resolve().parent:
     # Run as a Space (`python app.py` inside this folder): the folder itself must not be on the
@@ -29,12 +28,15 @@ if __package__ in (None, "") and sys.path and Path(sys.path[0]).resolve() == Pat
 
 import gradio as gr
 
-from hf_metrics.registry import METRICS, REXRANK_EIGHT
+from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
 from rexrank.errors import RexrankError
-from space import leaderboard as lb
-from space.redaction import redact
-from space.store import STATES, Store, open_store
-from space.submit import SubmitPolicy, check_rate_limit, enqueue, file_requests, model_requests, read_upload
+from rexrank.space import leaderboard as lb
+from rexrank.space.redaction import redact
+from rexrank.space.store import STATES, Store, open_store
+from rexrank.space.submit import SubmitPolicy, check_rate_limit, enqueue, file_requests, model_requests, read_upload
+
+if TYPE_CHECKING:
+    from rexrank.space.worker import WorkerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -230,7 +232,7 @@ def launch(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int = 7860, settin
 
 
 def settings_from_env() -> tuple[Store, AppSettings, "WorkerSettings"]:
-    from space.worker import WorkerSettings
+    from rexrank.space.worker import WorkerSettings
 
     metrics = [m.strip() for m in os.environ.get("REXRANK_METRICS", "").split(",") if m.strip()] or None
     on_space = bool(os.environ.get("SPACE_ID"))
@@ -240,7 +242,7 @@ def settings_from_env() -> tuple[Store, AppSettings, "WorkerSettings"]:
 
 
 def start_worker_thread(store: Store, worker_settings) -> tuple[threading.Thread, threading.Event]:
-    from space.worker import Worker
+    from rexrank.space.worker import Worker
 
     stop = threading.Event()
     worker = Worker(store, worker_settings)
@@ -261,7 +263,7 @@ def prepare_store(store: Store) -> None:
 
 if __name__ == "__main__":  # a Hub Space runs `python app.py`
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from space.redaction import install_log_filter
+    from rexrank.space.redaction import install_log_filter
 
     install_log_filter()
     _store, _settings, _worker_settings = settings_from_env()

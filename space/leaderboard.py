@@ -4,7 +4,7 @@ Pure pandas, no Gradio, so the tables are testable and reusable (``scripts/seed_
 The published tables are the official CSVs (``rexrank.assets`` ``published/result_<x>`` and
 ``published/findings_result_<x>``, fetched at their pinned commit); a store keeps a copy under
 ``published/`` so a Space serves them without reaching GitHub. Metric columns and their
-order come from :mod:`hf_metrics.registry`.
+order come from :mod:`rexrank.metrics.registry`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import json
 import math
 from typing import Any, Iterable
 
-from hf_metrics.registry import METRICS, REXRANK_EIGHT
-from space.store import Store
+from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
+from rexrank.space.store import Store
 
 #: test-set config -> suffix of the published table; track -> its prefix
 PUBLISHED_SUFFIX = {"mimic_cxr": "mimiccxr", "iu_xray": "iu_xray", "chexpert_plus": "chexpertplus",

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Sequence
 
 from rexrank.errors import InputError, RexrankError
-from space.store import DuplicateSubmissionError, Request, Store, new_request_id, sha256_json
+from rexrank.space.store import DuplicateSubmissionError, Request, Store, new_request_id, sha256_json
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 REVISION = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
@@ -40,8 +40,8 @@ class SubmitPolicy:
 
 
 def _check_choice(datasets: Sequence[str], track: str) -> list[str]:
-    from hf_datasets.manifests import CONFIGS
-    from hf_datasets.tracks import TRACKS
+    from rexrank.datasets.manifests import CONFIGS
+    from rexrank.datasets.tracks import TRACKS
 
     chosen = [d for d in datasets if d]
     if not chosen:
@@ -75,7 +75,7 @@ def model_requests(model: str, revision: str | None, datasets: Sequence[str], tr
     if revision is not None and not REVISION.match(revision):
         raise InputError(f"{revision!r} is not a valid revision (a branch, tag or commit sha)")
     chosen = _check_choice(datasets, track)
-    from space.adapters import choose_adapter
+    from rexrank.space.generation.adapters import choose_adapter
 
     adapter = choose_adapter(model, revision)  # ModelUnavailableError / RemoteCodeRefused with the reason
     return [Request(new_request_id(), "model", dataset, track, model=model,
@@ -96,8 +96,8 @@ def file_requests(data: bytes, filename: str, datasets: Sequence[str], track: st
                   policy: SubmitPolicy, submitter: str | None = None,
                   metrics: list[str] | None = None) -> tuple[list[Request], dict[str, bytes]]:
     """One request for an uploaded predictions file, parsed (never executed) and checked against the test set."""
-    from hf_datasets.predictions import read_predictions
-    from hf_datasets.tracks import load_track
+    from rexrank.datasets.predictions import read_predictions
+    from rexrank.datasets.tracks import load_track
 
     if len(data) > policy.max_upload_bytes:
         raise InputError(f"the uploaded file is {len(data) / 2**20:.1f} MB; the limit is "

@@ -19,15 +19,14 @@ import os
 import socket
 import tempfile
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from rexrank.errors import RexrankError
-from space.redaction import redact
-from space.store import LeaseLostError, Request, Store, utc_now_iso
+from rexrank.space.redaction import redact
+from rexrank.space.store import LeaseLostError, Request, Store, utc_now_iso
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +45,7 @@ class WorkerSettings:
     metrics: list[str] | None = None  # default: the registry's default set
     manifests: dict[str, str] = field(default_factory=dict)
     data_dirs: dict[str, str] = field(default_factory=dict)
-    generator: str = "space.generate:generate_reports"
+    generator: str = "rexrank.space.generation.run:generate_reports"
     work_dir: str | None = None
     scorer_options: dict[str, Any] = field(default_factory=dict)
     generation_options: dict[str, Any] = field(default_factory=dict)
@@ -185,7 +184,7 @@ class Worker:
         return self._generate(request, work)
 
     def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        from hf_datasets.predictions import read_predictions
+        from rexrank.datasets.predictions import read_predictions
         from rexrank.errors import describe_ids
 
         out = work / PREDICTIONS
@@ -209,7 +208,7 @@ class Worker:
         return read_predictions(out), json.loads(json.dumps(generation, default=str))
 
     def _score(self, request: Request, predictions: dict[str, str], generation: dict[str, Any] | None) -> dict:
-        from hf_metrics.suite import score_test_set
+        from rexrank.metrics.suite import score_test_set
 
         logger.info("request %s: scoring %d predictions", request.id, len(predictions))
         results = score_test_set(request.dataset, predictions, track=request.track, split=request.split,
@@ -232,7 +231,7 @@ class Worker:
 
 def _progress_file(out: Path) -> Path:
     """Where generation saves its progress (the file the heartbeat uploads and a takeover restores)."""
-    from space.generate import progress_path
+    from rexrank.space.generation.run import progress_path
 
     return progress_path(out)
 

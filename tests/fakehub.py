@@ -149,7 +149,7 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
                 errors = hub.validate_yaml(payload.get("repoType", "model"), payload.get("content", ""))
                 return self._json(400 if errors else 200, {"errors": [{"message": e} for e in errors], "warnings": []})
             if len(parts) >= 6 and parts[0] == "api" and parts[4] in ("preupload", "commit"):
-                repo_type, repo_id, action, revision = parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[4], "/".join(parts[5:])
+                repo_type, repo_id, action = parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[4]
                 if hub.commit_at(repo_type, repo_id, "main") is None:
                     return self._error(404, "Repository not found", "RepoNotFound")
                 if action == "preupload":

@@ -1,7 +1,7 @@
-"""A stand-in for ``space.generate.generate_reports`` used by the worker tests.
+"""A stand-in for ``rexrank.space.generation.run.generate_reports`` used by the worker tests.
 
 Same signature and the same contract that matters to the worker: after every study it saves
-its progress atomically in ``<out>.progress.json`` (``space.generate.progress_path``), resumes
+its progress atomically in ``<out>.progress.json`` (``rexrank.space.generation.run.progress_path``), resumes
 from that file, and writes ReXrank's predictions JSON at ``out`` when done. Its reports are a
 deterministic function of the model name and the reference, so an interrupted-and-resumed
 run must give exactly the result of an uninterrupted one. The delay per study
@@ -33,9 +33,9 @@ def _save(path: Path, payload: dict) -> None:
 
 def slow_generate(model: str, dataset: str, out, *, split: str = "test", section: str = "findings",
                   manifest=None, data_dir=None, adapter=None, **_options) -> dict:
-    from hf_datasets.predictions import write_predictions
-    from hf_datasets.tracks import load_track
-    from space.generate import progress_path
+    from rexrank.datasets.predictions import write_predictions
+    from rexrank.datasets.tracks import load_track
+    from rexrank.space.generation.run import progress_path
 
     delay = float(os.environ.get("REXRANK_FAKE_GEN_DELAY", "0.02"))
     data = load_track(dataset, section, split=split, manifest=manifest)

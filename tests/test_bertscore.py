@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from hf_metrics import bertscore
-from hf_metrics.registry import load_scorer
+from rexrank.metrics.scorers import bertscore
+from rexrank.metrics.registry import load_scorer
 from rexrank.errors import InputError
 
 

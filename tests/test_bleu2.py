@@ -1,7 +1,7 @@
 import pytest
 
-from hf_metrics.bleu2 import Bleu2Scorer, tokenize
-from hf_metrics.registry import load_scorer
+from rexrank.metrics.scorers.bleu2 import Bleu2Scorer, tokenize
+from rexrank.metrics.registry import load_scorer
 from rexrank.errors import InputError
 
 

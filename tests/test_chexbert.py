@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from hf_metrics import chexbert, models
-from hf_metrics.registry import load_scorer
+from rexrank.metrics.scorers import chexbert
+from rexrank.metrics.runtime import models
+from rexrank.metrics.registry import load_scorer
 from rexrank.errors import CheckpointMismatchError, InputError
-from tests import hubcache
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ def test_bleu2_module_returns_mean_and_per_study():
 
 
 def test_bertscore_module_on_tiny_weights(tiny_bertscore_models):
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     out = _load("rexrank_bertscore").compute(predictions=PREDS, references=REFS, batch_size=4)
     direct = load_scorer("bertscore")(PREDS, REFS).values["bertscore"]

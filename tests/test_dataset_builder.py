@@ -10,9 +10,9 @@ import logging
 import pytest
 from PIL import Image
 
-from hf_datasets import export
-from hf_datasets.export import split_card
-from hf_datasets.tracks import load_track
+from rexrank.datasets import export
+from rexrank.datasets.export import split_card
+from rexrank.datasets.tracks import load_track
 from rexrank.cli import main as rexrank_main
 from rexrank.errors import InputError
 
@@ -266,8 +266,8 @@ def test_the_card_template_matches_the_builder():
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCard
 
-    from hf_datasets.manifests import CONFIGS
-    from hf_datasets.rexrank.rexrank import features_for
+    from rexrank.datasets.manifests import CONFIGS
+    from rexrank.datasets.rexrank.rexrank import features_for
 
     card = DatasetCard(export.CARD_TEMPLATE.read_text(encoding="utf-8"))
     assert list(MetadataConfigs.from_dataset_card_data(card.data)) == list(CONFIGS)

@@ -5,7 +5,7 @@ from pathlib import Path
 import evaluate
 import pytest
 
-from hf_metrics.registry import METRICS
+from rexrank.metrics.registry import METRICS
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(p for p in (ROOT / "hf_metrics").glob("rexrank_*") if p.is_dir())

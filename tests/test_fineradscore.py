@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from hf_metrics.fineradscore import FineRadScoreScorer, build_messages, number_lines, parse_reply, InvalidReply
-from hf_metrics.llm_client import ChatClient, LLMRequestError
-from hf_metrics.registry import get_spec
+from rexrank.metrics.scorers.fineradscore.scorer import (FineRadScoreScorer, build_messages, number_lines, parse_reply, InvalidReply)
+from rexrank.metrics.runtime.llm_client import ChatClient, LLMRequestError
+from rexrank.metrics.registry import get_spec
 from rexrank import assets
 from rexrank.errors import InputError, RexrankError
 
@@ -179,7 +179,7 @@ def test_invalid_replies_are_retried_like_the_official_loop(api, tmp_path):
     assert [d["attempts"] for d in result.details] == [2, 2, 6, 1]
     assert api.calls["always-malformed"] == 6  # 1 + max_retries=5, as run_rexval_experiment
     assert "no valid reply after 6 tries" in result.details[2]["error"] and result.provenance["failed"] == 1
-    again = scorer(tmp_path)(["x"] * 4, refs)  # valid replies cached, the failed study is asked again
+    scorer(tmp_path)(["x"] * 4, refs)  # valid replies cached, the failed study is asked again
     assert api.calls["always-malformed"] == 12 and api.calls["malformed-once"] == 2
 
 

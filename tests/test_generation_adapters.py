@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from rexrank.errors import InputError, ModelUnavailableError, RemoteCodeRefused
-from space.adapters import ADAPTERS, choose_adapter, load_adapter
-from space.adapters.base import clean_output, choose_images, fill_prompt
-from space.adapters.chat import images_per_study
-from space.adapters.remote import RemoteCodeModel
+from rexrank.space.generation.adapters import ADAPTERS, choose_adapter, load_adapter
+from rexrank.space.generation.adapters.base import clean_output, choose_images, fill_prompt
+from rexrank.space.generation.adapters.chat import images_per_study
+from rexrank.space.generation.adapters.remote import RemoteCodeModel
 from tests import hubcache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def _no_weight_download(monkeypatch):
         raise AssertionError(f"weights were requested: {args} {kwargs}")
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", boom)
-    monkeypatch.setattr("hf_metrics.models.resolve", boom)
+    monkeypatch.setattr("rexrank.metrics.runtime.models.resolve", boom)
 
 
 def test_remote_code_repo_not_on_allowlist_is_refused_before_any_download(tiny_generation_models, monkeypatch,
@@ -50,7 +50,7 @@ def test_remote_code_repo_not_on_allowlist_is_refused_before_any_download(tiny_g
     repo = tiny_generation_models["remote"]
     with pytest.raises(RemoteCodeRefused, match=r"trust_remote_code.*not on our reviewed allowlist.*predictions file"):
         choose_adapter(repo)
-    from space.generate import generate_reports
+    from rexrank.space.generation.run import generate_reports
 
     with pytest.raises(RemoteCodeRefused):
         generate_reports(repo, "iu_xray", tmp_path / "p.json", manifest=generation_testset["manifest"],
@@ -95,7 +95,7 @@ def test_allowlist_is_by_repo_and_exact_revision(tiny_generation_models):
 
 
 def test_builtin_allowlist_pins_full_commits():
-    from space.adapters.remote import ALLOWLIST
+    from rexrank.space.generation.adapters.remote import ALLOWLIST
 
     assert ALLOWLIST, "the allowlist names at least MAIRA-2"
     for repo, entry in ALLOWLIST.items():
@@ -141,7 +141,7 @@ def test_no_in_process_source_passes_trust_remote_code_true():
     offenders = [str(p.relative_to(ROOT)) for p in (ROOT / "space").rglob("*.py")
                  if p.parent.name != "recipes" and passes_true(p)]
     assert offenders == []
-    assert passes_true(ROOT / "space" / "adapters" / "recipes" / "maira2.py")  # the check does see it
+    assert passes_true(ROOT / "space" / "generation" / "adapters" / "recipes" / "maira2.py")  # the check does see it
 
 
 def test_image_choice_all_views_for_multi_image_models_else_key_image(generation_testset):

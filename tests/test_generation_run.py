@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_datasets.predictions import read_predictions
+from rexrank.datasets.predictions import read_predictions
 from rexrank.errors import InputError, ModelUnavailableError
-from space.batching import BatchRunner
-from space.generate import garbage_reason, generate_reports, progress_path
-from space.adapters.remote import RemoteCodeModel
+from rexrank.space.generation.batching import BatchRunner
+from rexrank.space.generation.run import garbage_reason, generate_reports, progress_path
+from rexrank.space.generation.adapters.remote import RemoteCodeModel
 from tests import hubcache
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def test_sorted_batches_give_each_study_its_own_report(tiny_generation_models, g
 
 def test_chat_prompt_override_all_views_and_length_sorted_batches(tiny_generation_models, generation_testset,
                                                                   tmp_path, monkeypatch):
-    from space.adapters import chat
+    from rexrank.space.generation.adapters import chat
 
     monkeypatch.setattr(chat, "images_per_study", lambda model_type: None)  # as for Gemma 3 / Qwen2.5-VL
     seen: list[list[tuple[str, int]]] = []
@@ -141,7 +141,7 @@ def test_oom_halves_the_batch_and_keeps_the_smaller_size():
 
 
 def test_oom_during_a_run_is_survived(tiny_generation_models, generation_testset, tmp_path, monkeypatch):
-    from space.adapters.ved import VisionEncoderDecoderAdapter
+    from rexrank.space.generation.adapters.ved import VisionEncoderDecoderAdapter
 
     original = VisionEncoderDecoderAdapter.generate_batch
     sizes: list[int] = []
@@ -160,7 +160,7 @@ def test_oom_during_a_run_is_survived(tiny_generation_models, generation_testset
 
 def test_a_failing_study_is_recorded_the_run_goes_on_and_a_rerun_retries_it(tiny_generation_models,
                                                                               generation_testset, tmp_path, monkeypatch):
-    from space.adapters.ved import VisionEncoderDecoderAdapter
+    from rexrank.space.generation.adapters.ved import VisionEncoderDecoderAdapter
 
     original = VisionEncoderDecoderAdapter.generate_batch
     broken = {"CXR5_IM-0005"}
@@ -197,7 +197,7 @@ def test_missing_image_fails_that_study_only(tiny_generation_models, generation_
 @pytest.mark.parametrize("output", ["", "   ", "!!! ### 123 ...", "\ufffd\ufffd"])
 def test_canary_stops_a_model_that_writes_nothing_or_garbage(tiny_generation_models, generation_testset, tmp_path,
                                                              monkeypatch, output):
-    from space.adapters.ved import VisionEncoderDecoderAdapter
+    from rexrank.space.generation.adapters.ved import VisionEncoderDecoderAdapter
 
     monkeypatch.setattr(VisionEncoderDecoderAdapter, "generate_batch", lambda self, rs: [output] * len(rs))
     with pytest.raises(ModelUnavailableError, match="canary: .* does not write reports"):
@@ -207,7 +207,7 @@ def test_canary_stops_a_model_that_writes_nothing_or_garbage(tiny_generation_mod
 
 def test_canary_survives_one_broken_study_but_not_a_model_that_always_fails(tiny_generation_models,
                                                                             generation_testset, tmp_path, monkeypatch):
-    from space.adapters.ved import VisionEncoderDecoderAdapter
+    from rexrank.space.generation.adapters.ved import VisionEncoderDecoderAdapter
 
     original = VisionEncoderDecoderAdapter.generate_batch
     broken = {"CXR1_IM-0001"}  # first in sorted order, so in the canary

@@ -9,9 +9,10 @@ import shutil
 
 import pytest
 
-from hf_metrics import green, models
-from hf_metrics.green_tokens import OFFICIAL_CHAT_TEMPLATE, GreenTokenizer, make_prompt, render_chat
-from hf_metrics.registry import GREEN_MODEL, load_scorer
+from rexrank.metrics.scorers.green import scorer as green
+from rexrank.metrics.runtime import models
+from rexrank.metrics.scorers.green.tokens import OFFICIAL_CHAT_TEMPLATE, GreenTokenizer, make_prompt, render_chat
+from rexrank.metrics.registry import GREEN_MODEL, load_scorer
 from rexrank import assets
 from rexrank.errors import InputError, RemoteCodeRefused
 from tests import hubcache

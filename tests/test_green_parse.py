@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hf_metrics.green_parse import CATEGORIES, SUB_CATEGORIES, analyse, clean_response, parse_counts
+from rexrank.metrics.scorers.green.parse import CATEGORIES, SUB_CATEGORIES, analyse, clean_response, parse_counts
 
 SIG, INSIG, MATCHED = CATEGORIES
 

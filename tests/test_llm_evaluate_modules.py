@@ -8,7 +8,7 @@ from pathlib import Path
 import evaluate
 import pytest
 
-from hf_metrics.registry import load_scorer
+from rexrank.metrics.registry import load_scorer
 from tests.test_fineradscore import KEY, FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,8 +14,8 @@ import json
 
 import pytest
 
-from hf_metrics.fineradscore_prompt import extract_fineradscore_messages
-from hf_metrics.green_prompt import extract_green_prompt
+from rexrank.metrics.scorers.fineradscore.prompt import extract_fineradscore_messages
+from rexrank.metrics.scorers.green.prompt import extract_green_prompt
 from rexrank import assets
 from rexrank.errors import AssetError
 

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from hf_datasets import manifests
-from hf_datasets.manifests import load_manifest, normalise_view, parse_context
+from rexrank.datasets import manifests
+from rexrank.datasets.manifests import load_manifest, normalise_view, parse_context
 from rexrank import assets
 from rexrank.errors import AssetError, InputError
 
@@ -69,7 +69,7 @@ def test_iu_xray_validation_and_the_same_file_given_locally(iu_manifests, caplog
     assert len(pinned) == 296
     assert pinned.sha256 == "1f1810aefde816cbdfa1d06ce878311dc5b589ebb6ebd3cc2d1d9aed20892b7d"
     assert sum(s["views"] == ["unknown", "unknown"] for s in pinned.studies) == 22
-    with caplog.at_level(logging.INFO, logger="hf_datasets.manifests"):
+    with caplog.at_level(logging.INFO, logger="rexrank.datasets.manifests"):
         local = load_manifest("iu_xray", "validation", manifest=iu_manifests["validation"])
     assert local.studies == pinned.studies
     assert local.source == str(iu_manifests["validation"]) and local.matches_pinned is True
@@ -80,7 +80,7 @@ def test_a_modified_local_copy_of_a_public_manifest_is_used_and_flagged(iu_manif
     raw = json.loads(iu_manifests["test"].read_text())
     del raw["CXR3030_IM-1405"]
     path = write(tmp_path, raw)
-    with caplog.at_level(logging.WARNING, logger="hf_datasets.manifests"):
+    with caplog.at_level(logging.WARNING, logger="rexrank.datasets.manifests"):
         m = load_manifest("iu_xray", "test", manifest=path)
     assert len(m) == 589 and m.matches_pinned is False
     assert "is not the pinned official iu_xray/test manifest" in caplog.text

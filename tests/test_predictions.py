@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from hf_datasets.predictions import PredictionFileError, read_predictions, write_predictions
-from hf_datasets.tracks import load_track
+from rexrank.datasets.predictions import PredictionFileError, read_predictions, write_predictions
+from rexrank.datasets.tracks import load_track
 from rexrank.errors import InputError
 
 IDS = ["50051329", "CXR3030_IM-1405", "patient64620_study1"]

@@ -14,7 +14,7 @@ import math
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hf_datasets.predictions import PredictionFileError, read_predictions
+from rexrank.datasets.predictions import PredictionFileError, read_predictions
 
 FUZZ = settings(max_examples=2_500, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])

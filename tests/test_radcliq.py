@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from hf_metrics.radcliq import RadCliQScorer, radcliq_v0, radcliq_v1
-from hf_metrics.registry import METRICS, ScoreResult
+from rexrank.metrics.scorers.radcliq import RadCliQScorer, radcliq_v0, radcliq_v1
+from rexrank.metrics.registry import METRICS
+from rexrank.metrics.scorers.base import ScoreResult
 from rexrank.errors import InputError
 
 

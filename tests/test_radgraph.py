@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hf_metrics.radgraph.scorer import set_f1
-from hf_metrics.radgraph.text import pretokenize, segments
+from rexrank.metrics.scorers.radgraph.scorer import set_f1
+from rexrank.metrics.scorers.radgraph.text import pretokenize, segments
 from rexrank.errors import CheckpointMismatchError, InputError, ModelUnavailableError
 
 REPORTS = ["No pleural effusion. Mild cardiomegaly.", "Small left effusion.",
@@ -41,7 +41,7 @@ def test_set_f1_definition():
 
 
 def test_scorer_columns_details_and_provenance(tiny_radgraph_models):
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     scorer = load_scorer("radgraph", device="cpu")
     result = scorer(REPORTS, REPORTS[1:] + REPORTS[:1])
@@ -60,7 +60,7 @@ def test_scorer_columns_details_and_provenance(tiny_radgraph_models):
 def test_identical_reports_score_one_and_empty_scores_zero(tiny_radgraph_models, iu_manifests):
     import json
 
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     studies = json.loads(iu_manifests["test"].read_text())
     texts = [row["section_findings"] for row in list(studies.values())[:30] if row.get("section_findings")]
@@ -77,7 +77,7 @@ def test_identical_reports_score_one_and_empty_scores_zero(tiny_radgraph_models,
 def test_batching_and_order_do_not_change_annotations(tiny_radgraph_models, iu_manifests):
     import json
 
-    from hf_metrics.radgraph.annotate import load_annotator
+    from rexrank.metrics.scorers.radgraph.annotate import load_annotator
 
     studies = json.loads(iu_manifests["test"].read_text())
     texts = [row["section_findings"] for row in list(studies.values())[:10] if row.get("section_findings")] + REPORTS
@@ -94,7 +94,7 @@ def test_batching_and_order_do_not_change_annotations(tiny_radgraph_models, iu_m
 
 
 def test_each_distinct_text_is_annotated_once(tiny_radgraph_models):
-    from hf_metrics.radgraph.annotate import load_annotator
+    from rexrank.metrics.scorers.radgraph.annotate import load_annotator
 
     annotator = load_annotator(device="cpu")
     annotator._cache.clear()
@@ -111,7 +111,7 @@ def test_each_distinct_text_is_annotated_once(tiny_radgraph_models):
 
 
 def test_bad_inputs_are_refused_clearly(tiny_radgraph_models):
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     scorer = load_scorer("radgraph", device="cpu")
     with pytest.raises(InputError, match="2 predictions but 1 references"):
@@ -138,7 +138,7 @@ def _rewrite(archive: Path, out: Path, change) -> Path:
 def test_missing_and_corrupt_checkpoints_give_clear_errors(tiny_radgraph_models, tmp_path):
     import torch
 
-    from hf_metrics.radgraph import RadGraphScorer
+    from rexrank.metrics.scorers.radgraph import RadGraphScorer
 
     with pytest.raises(ModelUnavailableError, match="not in the local HuggingFace cache"):
         RadGraphScorer(model="StanfordAIMI/not-a-radgraph-repo")
@@ -168,7 +168,7 @@ def test_missing_and_corrupt_checkpoints_give_clear_errors(tiny_radgraph_models,
 
 
 def test_local_archive_and_extracted_folder_give_the_same_model(tiny_radgraph_models):
-    from hf_metrics.radgraph.annotate import load_annotator
+    from rexrank.metrics.scorers.radgraph.annotate import load_annotator
 
     from_hub = load_annotator(device="cpu")(REPORTS)
     archive = load_annotator(str(tiny_radgraph_models["archive"]), device="cpu")

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from hf_metrics.radgraph.scorer import set_f1
+from rexrank.metrics.scorers.radgraph.scorer import set_f1
 
 pytestmark = pytest.mark.oracle
 
@@ -56,7 +56,7 @@ def texts(iu_manifests, findings, long_report) -> list[str]:
 
 @pytest.fixture(scope="module")
 def both(tiny_radgraph_models, oracle, texts):
-    from hf_metrics.radgraph import load_annotator
+    from rexrank.metrics.scorers.radgraph import load_annotator
 
     ours = load_annotator(device="cpu")(texts)
     official = oracle("radgraph", action="annotate", model_cache_dir=str(tiny_radgraph_models["model_cache_dir"]),
@@ -97,7 +97,7 @@ def test_long_report_is_folded_not_truncated(both, texts, long_report):
 
 
 def test_f1_matches_official_annotations(tiny_radgraph_models, oracle, texts, both):
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     texts = texts[:-1]  # the long report is covered above; here it would only slow the official code
     preds = texts[7:] + texts[:7]
@@ -131,7 +131,7 @@ def test_f1_matches_official_annotations(tiny_radgraph_models, oracle, texts, bo
 
 
 def test_whitespace_only_crashes_the_official_code_and_scores_zero_here(tiny_radgraph_models, oracle):
-    from hf_metrics.registry import load_scorer
+    from rexrank.metrics.registry import load_scorer
 
     official = oracle("radgraph", action="annotate", model_cache_dir=str(tiny_radgraph_models["model_cache_dir"]),
                       texts=["   \n "])

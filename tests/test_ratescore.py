@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from hf_metrics.ratescore.sentences import default_splitter
-from hf_metrics.registry import load_scorer
+from rexrank.metrics.scorers.ratescore.sentences import default_splitter
+from rexrank.metrics.registry import load_scorer
 from rexrank.errors import CheckpointMismatchError, InputError
 
 NASTY = {
@@ -87,7 +87,7 @@ def test_entity_vectors_equal_the_official_per_report_batch(scorer, iu_manifests
     shared batches of the same padded length (the CPU kernels may sum a row in another order)."""
     import torch
 
-    from hf_metrics.ratescore.scorer import EXACT_MIN_ROWS
+    from rexrank.metrics.scorers.ratescore.scorer import EXACT_MIN_ROWS
 
     scorer._models()
     preds, refs = iu_pairs(iu_manifests, 30)
@@ -126,7 +126,7 @@ def test_entity_vectors_equal_the_official_per_report_batch(scorer, iu_manifests
 
 
 def test_row_chunks_stay_within_bounds_and_cover_every_entity():
-    from hf_metrics.ratescore.scorer import EXACT_MIN_ROWS, _row_chunks
+    from rexrank.metrics.scorers.ratescore.scorer import EXACT_MIN_ROWS, _row_chunks
 
     for n, length, max_rows in [(1, 3, 4096), (2, 30, 4096), (1000, 6, 4096), (10, 30, 120), (700, 13, 512)]:
         items = [f"e{i}" for i in range(n)]

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from hf_metrics.ratescore.sentences import SentenceSplitter, sentence_starts, _Span
+from rexrank.metrics.scorers.ratescore.sentences import SentenceSplitter, sentence_starts, _Span
 
 NASTY = ["", " ", "\n\n", "ab", "a.", "...", "!!! ??? ... ;;", "x" * 40,
          "Ünïcödé façade — no effusion. 肺部正常。 Кардиомегалии нет. Pas d'épanchement pleural.",

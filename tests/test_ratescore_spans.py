@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from hf_metrics.ratescore.spans import decode_spans
+from rexrank.metrics.scorers.ratescore.spans import decode_spans
 
 TYPES = ("ABNORMALITY", "NON-ABNORMALITY", "DISEASE", "NON-DISEASE", "ANATOMY")
 LABELS = ("O",) + tuple(f"{p}-{t}" for t in TYPES for p in ("B", "I"))

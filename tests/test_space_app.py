@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from space import leaderboard as lb
-from space.app import AppSettings, about_markdown, queue_view, submit_view
-from space.store import FINISHED, LocalDirStore, Request, new_request_id
-from space.submit import SubmitPolicy
+from rexrank.space import leaderboard as lb
+from rexrank.space.app import AppSettings, about_markdown, queue_view, submit_view
+from rexrank.space.store import FINISHED, LocalDirStore, Request, new_request_id
+from rexrank.space.submit import SubmitPolicy
 from tests import hubcache
 
 
@@ -137,8 +137,8 @@ def test_about_lists_every_metric_from_the_registry(store, settings):
 
 
 def test_secrets_are_redacted_from_logs_and_failure_reasons(tmp_path, monkeypatch, small_iu_manifest):
-    from space.redaction import RedactingFilter
-    from space.worker import Worker, WorkerSettings
+    from rexrank.space.redaction import RedactingFilter
+    from rexrank.space.worker import Worker, WorkerSettings
 
     token = "hf_plantedTOKENforTHEtest42"
     monkeypatch.setenv("HF_TOKEN", token)

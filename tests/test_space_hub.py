@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from space.store import FINISHED
-from space.submit import SubmitPolicy, enqueue, file_requests
+from rexrank.space.store import FINISHED
+from rexrank.space.submit import SubmitPolicy, enqueue, file_requests
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "hf_PLANTEDhubWORKERtoken000111"
@@ -19,8 +19,8 @@ TOKEN = "hf_PLANTEDhubWORKERtoken000111"
 
 def test_seed_submit_and_evaluate_through_a_hub_dataset_repo(fake_hub, tmp_path, small_iu_manifest,
                                                              small_iu_predictions):
-    from space import leaderboard as lb
-    from space.store.hub import HubDatasetStore
+    from rexrank.space import leaderboard as lb
+    from rexrank.space.store.hub import HubDatasetStore
 
     endpoint, hub = fake_hub
     env = {**os.environ, "HF_ENDPOINT": endpoint, "HF_HUB_OFFLINE": "0", "HF_TOKEN": TOKEN}

@@ -35,7 +35,7 @@ def test_running_as_a_space_shows_login_and_refuses_anonymous_submissions(tmp_pa
         while True:
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
-                    page = response.read().decode("utf-8", "replace")
+                    response.read()
                     break
             except OSError:
                 if proc.poll() is not None or time.time() > deadline:

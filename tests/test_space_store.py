@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from space.store import (FAILED, FINISHED, PENDING, RUNNING, DuplicateSubmissionError, LeaseLostError, Request,
-                         new_request_id)
+from rexrank.space.store import (FAILED, FINISHED, PENDING, RUNNING, DuplicateSubmissionError, LeaseLostError, Request, new_request_id)
 
 
 def _request(model="org/model", dataset="iu_xray", track="findings", **kw) -> Request:
@@ -113,7 +112,7 @@ def test_concurrent_writers_lose_nothing_and_claim_each_request_once(store_facto
 
 
 def test_hub_backend_commits_with_parent_commit_and_retries_on_conflict(fake_hub):
-    from space.store.hub import HubDatasetStore
+    from rexrank.space.store.hub import HubDatasetStore
 
     endpoint, hub = fake_hub
     stores = [HubDatasetStore("rexrank/race", endpoint=endpoint) for _ in range(3)]
@@ -134,7 +133,7 @@ def test_hub_backend_commits_with_parent_commit_and_retries_on_conflict(fake_hub
 
 def test_hub_backend_rereads_and_reapplies_after_a_412(fake_hub):
     """A writer that lost the race (its parent_commit is stale) re-reads and re-applies its change."""
-    from space.store.hub import HubDatasetStore
+    from rexrank.space.store.hub import HubDatasetStore
 
     endpoint, hub = fake_hub
     mine, other = (HubDatasetStore("rexrank/conflict", endpoint=endpoint) for _ in range(2))
@@ -153,7 +152,7 @@ def test_hub_backend_rereads_and_reapplies_after_a_412(fake_hub):
 
 
 def test_hub_reads_may_reuse_a_young_snapshot_but_never_miss_our_own_writes(fake_hub):
-    from space.store.hub import HubDatasetStore
+    from rexrank.space.store.hub import HubDatasetStore
 
     endpoint, _ = fake_hub
     ui = HubDatasetStore("rexrank/cached", endpoint=endpoint, read_cache_seconds=60)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from space.store import FAILED, FINISHED, RUNNING, LocalDirStore, Request, new_request_id
-from space.submit import SubmitPolicy, enqueue, file_requests
-from space.worker import Worker, WorkerSettings
+from rexrank.space.store import FAILED, FINISHED, RUNNING, LocalDirStore, Request, new_request_id
+from rexrank.space.submit import SubmitPolicy, enqueue, file_requests
+from rexrank.space.worker import Worker, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,7 +57,7 @@ def _stop(procs) -> None:
 
 
 def _references(manifest: Path) -> tuple[list[str], list[str]]:
-    from hf_datasets.tracks import load_track
+    from rexrank.datasets.tracks import load_track
 
     data = load_track("iu_xray", "findings", manifest=manifest)
     return data.study_ids, data.references
@@ -196,9 +196,9 @@ def test_a_failing_request_ends_failed_with_its_reason(tmp_path, small_iu_manife
 
 def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_generation_models, generation_testset):
     """The full model path with the real code: submission picks the adapter from config.json,
-    the worker runs space.generate.generate_reports on the tiny VisionEncoderDecoder (stored
+    the worker runs rexrank.space.generation.run.generate_reports on the tiny VisionEncoderDecoder (stored
     under its real repo id), scores with BLEU-2 and records generation provenance."""
-    from space.submit import model_requests
+    from rexrank.space.submit import model_requests
 
     manifest, images = str(generation_testset["manifest"]), str(generation_testset["images"])
     store = LocalDirStore(tmp_path / "store")

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hf_metrics import analysis, hub_results
+from rexrank.metrics.suite import analysis
+from rexrank.metrics.reporting import hub_results
 from rexrank.cli import main
 
 SITES = ("site_a", "site_b", "site_c")

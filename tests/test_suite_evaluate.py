@@ -12,8 +12,8 @@ from pathlib import Path
 import evaluate
 import pytest
 
-from hf_metrics.bleu2 import Bleu2Scorer
-from hf_metrics.install import module_folders
+from rexrank.metrics.scorers.bleu2 import Bleu2Scorer
+from rexrank.metrics.evaluate_glue.install import module_folders
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDS = ["No pleural effusion. Heart size normal.", "Mild cardiomegaly.", "", "Lungs are clear."]

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from hf_metrics import suite
-from hf_metrics.registry import METRICS, MetricSpec, ScoreResult
+from rexrank.metrics import suite
+from rexrank.metrics.suite import run as suite_run
+from rexrank.metrics.registry import METRICS, MetricSpec
+from rexrank.metrics.scorers.base import ScoreResult
 from rexrank.errors import RexrankError
 
 CALLS: list[int] = []
@@ -33,7 +35,7 @@ class DyingScorer:
 def dying_metric(monkeypatch):
     monkeypatch.setitem(METRICS, "dying", MetricSpec("dying", "Dying", "tests.test_suite_resume:DyingScorer",
                                                      needs_api=True, extra=True))
-    monkeypatch.setattr(suite, "_CHUNK", 10)
+    monkeypatch.setattr(suite_run, "_CHUNK", 10)
     CALLS.clear()
 
 

@@ -1,4 +1,4 @@
-"""Known answers for the suite's statistics (hf_metrics.stats), computed by hand."""
+"""Known answers for the suite's statistics (rexrank.metrics.suite.stats), computed by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hf_metrics import stats
+from rexrank.metrics.suite import stats
 
 # [1, 2, 3, 4, 5]: mean 3, sample SD sqrt(2.5), SE sqrt(0.5); half-width 1.96 * 0.70710678 = 1.38592929
 HALF = 1.96 * math.sqrt(0.5)

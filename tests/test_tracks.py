@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from hf_datasets.manifests import load_manifest
-from hf_datasets.tracks import TRACKS, load_track, select_track
+from rexrank.datasets.manifests import load_manifest
+from rexrank.datasets.tracks import TRACKS, load_track, select_track
 from rexrank.errors import InputError
 from tests.test_manifests import CHEXPERT_LIKE, MIMIC_LIKE, write
 

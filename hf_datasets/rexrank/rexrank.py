@@ -4,7 +4,7 @@ With ``datasets<4`` this folder loads as a script (``load_dataset("hf_datasets/r
 Current ``datasets`` refuses loading scripts, so ``rexrank data build`` instantiates this builder
 and writes parquet shards plus a dataset card that plain ``load_dataset(DIR, "iu_xray")`` reads.
 
-Manifest parsing and normalisation live in ``hf_datasets.manifests`` (pure Python, shared with
+Manifest parsing and normalisation live in ``rexrank.datasets.manifests`` (pure Python, shared with
 scoring); this file only maps rows to features and reads the images.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from hf_datasets import manifests
+from rexrank.datasets import manifests
 from rexrank.errors import InputError
 
 _CITATION = """\

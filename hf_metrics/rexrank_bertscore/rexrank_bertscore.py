@@ -1,6 +1,6 @@
 """ReXrank BERTScore (an `evaluate` module; the scorer is the registry's ``bertscore``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """BERTScore F1 (distilroberta-base, layer 5, no idf, baseline-rescaled) of generated chest X-ray reports, exactly as bert-score 0.3.11 computes it for the ReXrank leaderboard."""
 

@@ -1,6 +1,6 @@
 """ReXrank BLEU-2 (an `evaluate` module; the scorer is the registry's ``bleu2``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """BLEU-2 of generated chest X-ray reports as the ReXrank leaderboard computes it (CXR-Report-Metric with fast-bleu 0.0.90): sentence-level BLEU with bigram weights, one value per study."""
 

@@ -1,6 +1,6 @@
 """ReXrank CheXbert F1 (an `evaluate` module; the scorer is the registry's ``chexbert``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """CheXbert labels (14 CheXpert observations) of generated and reference chest X-ray reports, and CheXbert F1 (micro/macro over 14 and over the 5 common labels) as f1chexbert 0.0.2 computes it."""
 

@@ -1,6 +1,6 @@
 """ReXrank FineRadScore (an `evaluate` module; the scorer is the registry's ``fineradscore``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """FineRadScore of generated chest X-ray reports as the ReXrank leaderboard reports it: an LLM (any OpenAI-compatible chat endpoint) corrects the candidate line by line against the reference with the official few-shot prompt and grades each error 0-4; per study the worst line severity; the leaderboard shows 1 / mean."""
 

@@ -1,6 +1,6 @@
 """ReXrank GREEN (an `evaluate` module; the scorer is the registry's ``green``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """GREEN of generated chest X-ray reports as the ReXrank leaderboard computes it: StanfordAIMI/GREEN-RadLlama2-7b lists the clinically significant errors and the matched findings of each candidate against its reference; GREEN = matched / (matched + significant errors), one value per study, with the model's analysis and error counts."""
 

@@ -1,6 +1,6 @@
 """ReXrank RadCliQ (an `evaluate` module; the scorer is the registry's ``radcliq``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """RadCliQ-v1 (and v0): CXR-Report-Metric's linear composite of RadGraph F1, BERTScore, SembScore and BLEU-2 per study; the ReXrank leaderboard reports 1 / mean RadCliQ-v1."""
 

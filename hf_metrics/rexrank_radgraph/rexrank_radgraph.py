@@ -1,6 +1,6 @@
 """ReXrank RadGraph F1 (an `evaluate` module; the scorer is the registry's ``radgraph``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """RadGraph F1: mean of entity F1 and relation F1 between the RadGraph annotations (DyGIE++ RadGraph model) of a generated and a reference chest X-ray report, as CXR-Report-Metric / radgraph 0.1.18 compute them."""
 

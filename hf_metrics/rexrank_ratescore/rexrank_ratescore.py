@@ -1,6 +1,6 @@
 """ReXrank RaTEScore (an `evaluate` module; the scorer is the registry's ``ratescore``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """RaTEScore of generated chest X-ray reports as the ReXrank leaderboard computes it (RaTEScore 0.6.0): medical entities found by Angelakeke/RaTE-NER-Deberta in each sentence, embedded with FremyCompany/BioLORD-2023-C, matched across the two reports with entity-type affinity weights and a penalty for negated matches; one F1-like value per study, with the entities of both reports."""
 

@@ -1,6 +1,6 @@
 """ReXrank SembScore (an `evaluate` module; the scorer is the registry's ``semb_score``, see README.md)."""
 
-from hf_metrics import evaluate_module
+from rexrank.metrics.evaluate_glue import module as evaluate_module
 
 _DESCRIPTION = """SembScore: cosine similarity of CheXbert [CLS] embeddings of a generated and a reference chest X-ray report, as CXR-Report-Metric computes it for ReXrank."""
 

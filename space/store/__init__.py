@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 
-from space.store.base import (FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError,
-                              utc_now as utc_now_iso, sha256_json,
-                              Request, Store, StoreError, new_request_id)
-from space.store.local import LocalDirStore
+from rexrank.space.store.base import (FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError, utc_now as utc_now_iso, sha256_json, Request, Store, StoreError, new_request_id)
+from rexrank.space.store.local import LocalDirStore
 
 __all__ = ["FAILED", "FINISHED", "PENDING", "RUNNING", "STATES", "DuplicateSubmissionError", "LeaseLostError",
            "Request", "Store", "StoreError", "LocalDirStore", "HubDatasetStore", "new_request_id", "open_store",
@@ -30,7 +28,7 @@ def open_store(spec: str | None = None, *, endpoint: str | None = None, read_cac
     reuse a snapshot up to ``read_cache_seconds`` old: for a UI, not for workers)."""
     spec = spec or default_store_dir()
     if spec.startswith("hub:"):
-        from space.store.hub import HubDatasetStore
+        from rexrank.space.store.hub import HubDatasetStore
 
         return HubDatasetStore(spec[len("hub:"):], endpoint=endpoint, read_cache_seconds=read_cache_seconds)
     return LocalDirStore(spec)
@@ -38,7 +36,7 @@ def open_store(spec: str | None = None, *, endpoint: str | None = None, read_cac
 
 def __getattr__(name: str):  # HubDatasetStore imports huggingface_hub: only when asked for
     if name == "HubDatasetStore":
-        from space.store.hub import HubDatasetStore
+        from rexrank.space.store.hub import HubDatasetStore
 
         return HubDatasetStore
     raise AttributeError(name)

@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Callable
 
-from space.store.base import Snapshot, Store, StoreError, T, Writes
+from rexrank.space.store.base import Snapshot, Store, StoreError, T, Writes
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from space.store.base import Snapshot, Store, T, Writes
+from rexrank.space.store.base import Snapshot, Store, T, Writes
 
 
 class _DirSnapshot:

@@ -42,7 +42,7 @@ def _train_sentencepiece(texts: list[str], vocab_size: int) -> bytes:
 def _tokenizer_json(model_file: Path) -> str:
     from tokenizers import processors
 
-    from hf_metrics.green_tokens import _convert_sentencepiece
+    from rexrank.metrics.scorers.green.tokens import _convert_sentencepiece
 
     backend = _convert_sentencepiece(model_file, legacy=True)
     backend.post_processor = processors.TemplateProcessing(

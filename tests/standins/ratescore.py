@@ -16,7 +16,6 @@ Weights are random but seeded; the classifier head is scaled so that every label
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 from typing import Iterable
 

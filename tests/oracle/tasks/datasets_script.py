@@ -1,9 +1,9 @@
 """``datasets<4`` running ``hf_datasets/rexrank/rexrank.py`` as a loading script
 (``trust_remote_code=True``), the route the dataset card gives for old ``datasets``.
-The script imports this checkout's ``hf_datasets`` and ``rexrank`` packages."""
+The script imports ``rexrank.datasets``, which ``scripts/oracle_env.sh`` installs into the oracle
+venv from this checkout (without dependencies), as a user of old ``datasets`` installs ``rexrank``."""
 
 import os
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 FIELDS = ("study_id", "image_paths", "views", "key_image_path", "indication", "comparison", "age", "sex",
@@ -11,8 +11,6 @@ FIELDS = ("study_id", "image_paths", "views", "key_image_path", "indication", "c
 
 
 def run(config, split, manifest, cache_dir):
-    if ROOT not in sys.path:
-        sys.path.insert(0, ROOT)
     import datasets
 
     ds = datasets.load_dataset(os.path.join(ROOT, "hf_datasets", "rexrank"), config, split=split,

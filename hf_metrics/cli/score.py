@@ -1,0 +1,129 @@
+"""Score a predictions file on a ReXrank test set, the way the leaderboard does.
+
+Reads the test set (pinned manifest, or --manifest) and your predictions (ReXrank JSON,
+{id: report} JSON, CSV study_id,report, or JSON Lines), validates them, runs the metrics,
+prints a leaderboard-style table with 95% CIs, and writes into --out:
+  results.json    values, CIs, n, per-study values, analyses, provenance
+  per_study.csv   one row per study, one column per metric
+  plots/          metric bars with CI whiskers, normal/abnormal, correlation heatmap (PNG + SVG)
+
+Per-study scores are cached ($REXRANK_SCORE_CACHE, else $HF_HOME/rexrank/scores): a second
+run on the same inputs reads them back and finishes in seconds.
+
+Example:
+  rexrank score --dataset iu_xray --track findings --predictions preds.json --out results/my_model
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+_CONFIGS = ("mimic_cxr", "iu_xray", "chexpert_plus", "rexgradient")  # rexrank.datasets.manifests.CONFIGS
+_TRACKS = ("findings", "findings_impression")  # rexrank.datasets.tracks.TRACKS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset", required=True, choices=_CONFIGS, help="ReXrank test set")
+    parser.add_argument("--split", default="test", help="split (default: test; iu_xray also has validation)")
+    parser.add_argument("--track", default="findings", choices=_TRACKS,
+                        help="findings: reference = findings, studies that have one; "
+                             "findings_impression: reference = the full report, all studies (default: findings)")
+    parser.add_argument("--predictions", required=True, type=Path, help="predictions file (json, csv or jsonl)")
+    parser.add_argument("--metrics", nargs="+", default=None, metavar="METRIC",
+                        help="metrics to run, by registry name (see `rexrank metrics`; commas work too). "
+                             "Default: every metric needing neither a GPU nor an API key")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default: rexrank-results/<dataset>_<split>_<track>_<predictions stem>)")
+    parser.add_argument("--manifest", type=Path, default=None,
+                        help="a local test-set manifest instead of the pinned download (required for rexgradient)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="score studies without a prediction (or with an empty one) as empty reports, "
+                             "as the official script does; default: refuse")
+    parser.add_argument("--reference-style", choices=("manifest", "script"), default="manifest",
+                        help="findings_impression reference: the manifest's report (default) or the "
+                             "string ReXrank's evaluation script builds")
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: CUDA when present)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch size for model-based metrics")
+    parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                        help="95%% CI from a seeded percentile bootstrap with N resamples instead of mean ± 1.96·SE")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default: 0)")
+    parser.add_argument("--system", default=None, help="system name in results and plots (default: predictions file stem)")
+    parser.add_argument("--labels", type=Path, default=None,
+                        help="CSV study_id,normal (1/0, true/false, normal/abnormal) for the normal/abnormal "
+                             "split; default: CheXbert's 'No Finding' of the reference when chexbert runs")
+    parser.add_argument("--no-cache", action="store_true", help="do not read or write the per-study score cache")
+    parser.add_argument("--cache-dir", type=Path, default=None, help="score cache folder")
+    parser.add_argument("--no-plots", action="store_true", help="skip the figures")
+    parser.add_argument("--hub-model-id", default=None,
+                        help="also write model-index and .eval_results YAML for this Hub model (see hub_results)")
+
+
+def read_for_track(path: Path, every: list[str], in_track: set[str], allow_missing: bool) -> dict[str, str]:
+    """Predictions validated against the test set (``every`` study id); studies outside the
+    track (``in_track``) may be absent.
+
+    Unknown ids, duplicates, NaN, non-text are refused by ``read_predictions``; a missing or
+    empty prediction is refused only for studies the track scores (unless ``allow_missing``).
+    """
+    from rexrank.datasets.predictions import PredictionFileError, read_predictions
+
+    try:
+        return read_predictions(path, every, allow_missing=allow_missing)
+    except PredictionFileError as err:
+        problems = {kind: [i for i in ids if kind not in ("missing", "empty") or i in in_track]
+                    for kind, ids in err.problems.items()}
+        problems = {k: v for k, v in problems.items() if v or k not in ("missing", "empty")}
+        if problems:
+            raise PredictionFileError(err.name, problems) from None
+    found = read_predictions(path, every, allow_missing=True)
+    return {k: v for k, v in found.items() if k in in_track}
+
+
+def read_labels(path: Path) -> dict[str, str]:
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "study_id" not in rows[0]:
+        from rexrank.errors import InputError
+
+        raise InputError(f"labels file {path} needs a header with study_id and a label column (e.g. normal)")
+    column = next(c for c in rows[0] if c != "study_id")
+    return {r["study_id"]: r[column] for r in rows}
+
+
+def run(args: argparse.Namespace) -> int:
+    from rexrank.metrics import suite
+
+    from rexrank.datasets.manifests import load_manifest
+    from rexrank.datasets.tracks import select_track
+
+    metrics = [m for item in args.metrics for m in item.split(",") if m] if args.metrics else None
+    manifest = load_manifest(args.dataset, args.split, args.manifest)  # read once
+    data = select_track(manifest, args.track, args.reference_style)
+    every = [s["study_id"] for s in manifest.studies]
+    predictions = read_for_track(args.predictions, every, set(data.study_ids), args.allow_missing)
+    out = args.out or Path("rexrank-results") / f"{args.dataset}_{args.split}_{args.track}_{args.predictions.stem}"
+    options = {k: v for k, v in {"device": args.device, "batch_size": args.batch_size}.items() if v is not None}
+    results = suite.score_test_set(
+        args.dataset, predictions, track=args.track, split=args.split, metrics=metrics, manifest=args.manifest,
+        out_dir=out, allow_missing=args.allow_missing, reference_style=args.reference_style,
+        ci="bootstrap" if args.bootstrap else "normal", n_resamples=args.bootstrap or 1000, seed=args.seed,
+        cache_dir=args.cache_dir, use_cache=not args.no_cache, system=args.system or args.predictions.stem,
+        labels=read_labels(args.labels) if args.labels else None, plots=not args.no_plots, track_data=data,
+        **options)
+    from rexrank.metrics.reporting.tables import analyses_lines, leaderboard_table
+
+    print(leaderboard_table(results))
+    for line in analyses_lines(results):
+        print(line)
+    if args.hub_model_id:
+        from rexrank.metrics.reporting import hub_results
+
+        hub_results.write_hub_files(results, out, args.hub_model_id)
+    print(f"\nWrote {out}/results.json, per_study.csv{'' if args.no_plots else ', plots/'}")
+    return 0

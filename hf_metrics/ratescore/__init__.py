@@ -1,5 +1,0 @@
-"""RaTEScore (Zhao et al., EMNLP 2024), faithful to RaTEScore 0.6.0 and batched. See :mod:`.scorer`."""
-
-from hf_metrics.ratescore.scorer import RaTEScoreScorer
-
-__all__ = ["RaTEScoreScorer"]

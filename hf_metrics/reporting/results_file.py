@@ -1,0 +1,109 @@
+"""``results.json`` and ``per_study.csv``: writing them, and reading them back.
+
+JSON has no NaN or infinity: :func:`sanitize` stores NaN as ``null`` and ±inf as the strings
+``"inf"``/``"-inf"``; :func:`as_float` turns a stored number back into a float.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+from rexrank.errors import InputError
+
+
+
+RESULTS_SCHEMA = "rexrank-results/1"
+
+
+def sanitize(obj: Any) -> Any:
+    """JSON-safe: NaN -> None, ±inf -> "inf"/"-inf" strings, tuples -> lists."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            return "inf" if obj > 0 else "-inf"
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [sanitize(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return sanitize(obj.item())
+    return obj
+
+
+def as_float(v: Any) -> float:
+    """Inverse of :func:`sanitize` for one number read back from results.json."""
+    if v is None:
+        return math.nan
+    if v == "inf":
+        return math.inf
+    if v == "-inf":
+        return -math.inf
+    return float(v)
+
+
+def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plots: bool = True) -> list[Path]:
+    """``results.json`` (atomic), ``per_study.csv`` and the plots into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / "results.json.tmp"
+    tmp.write_text(results_json(results), encoding="utf-8")
+    os.replace(tmp, out / "results.json")
+    written = [out / "results.json", write_per_study_csv(results, out / "per_study.csv")]
+    if plots:
+        from rexrank.metrics.reporting import plots as plotting
+
+        written += plotting.plots_for_result(results, out)
+    return written
+
+
+def results_json(results: Mapping[str, Any]) -> str:
+    """Indented JSON, with the bulky per-study lists and details one line each (a third of the size)."""
+    bulky = ("per_study", "per_study_columns", "details")
+    head = {k: v for k, v in results.items() if k not in bulky}
+    text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)
+    parts = []
+    for key in bulky:
+        if key in results:
+            inner = ",\n".join(f"    {json.dumps(k, ensure_ascii=False)}: "
+                               f"{json.dumps(v, ensure_ascii=False, allow_nan=False, separators=(',', ':'))}"
+                               for k, v in results[key].items())
+            parts.append(f'  "{key}": {{\n{inner}\n  }}' if inner else f'  "{key}": {{}}')
+    if not parts:
+        return text + "\n"
+    return text[:-2] + ",\n" + ",\n".join(parts) + "\n}\n"
+
+
+def write_per_study_csv(results: Mapping[str, Any], path: Path) -> Path:
+    import csv
+
+    per = results["per_study"]
+    extra = {f"{m}.{c}": v for m, cols in results.get("per_study_columns", {}).items() for c, v in cols.items()}
+    columns = {**per, **extra}
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(list(columns))
+        for row in zip(*columns.values()):
+            writer.writerow(["" if v is None else v for v in row])
+    return path
+
+
+def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.is_file():
+        raise InputError(f"no results file at {path}: pass a results.json written by `rexrank score` (or its folder)")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise InputError(f"{p} is not valid JSON: {err}") from None
+    if "per_study" not in data or "metrics" not in data:
+        raise InputError(f"{p} is not a `rexrank score` results.json (no per_study/metrics)")
+    data.setdefault("system", p.parent.name)
+    return data

@@ -1,0 +1,222 @@
+"""Reports → RadGraph annotations (entities and relations), batched across reports.
+
+Each distinct text is annotated once per process: the annotator keeps what it has seen, so the
+reference side of a test set costs nothing the second time. Work is sorted by length (encoder
+segments by wordpieces, span scoring by words) so padding stays small.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from rexrank.metrics.runtime import models
+from rexrank.metrics.scorers.radgraph.checkpoint import RadGraphCheckpoint, read_checkpoint
+from rexrank.metrics.scorers.radgraph.text import EncodedDoc, WordPiecer, segments
+
+logger = logging.getLogger(__name__)
+
+RRG_REPO = "StanfordAIMI/RRG_scorers"
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One report's RadGraph output. Spans are inclusive word indices into ``words``; a relation
+    is kept only when both ends are entities (as radgraph's ``get_entity`` does)."""
+
+    words: tuple[str, ...]
+    entities: tuple[tuple[int, int, str], ...] = ()  # (start, end, label)
+    relations: tuple[tuple[int, int, int, int, str], ...] = ()  # (start1, end1, start2, end2, type)
+
+    def text(self, start: int, end: int) -> str:
+        return " ".join(self.words[start:end + 1])
+
+    def entity_set(self) -> frozenset[tuple[str, str]]:
+        """{(entity text, label)}: DESIGN §7.5's key, positions dropped."""
+        return frozenset((self.text(s, e), label) for s, e, label in self.entities)
+
+    def relation_set(self) -> frozenset[tuple[tuple[str, str], tuple[str, str], str]]:
+        """{((source text, label), (target text, label), relation type)}."""
+        label = {(s, e): lab for s, e, lab in self.entities}
+        return frozenset(((self.text(s1, e1), label[s1, e1]), (self.text(s2, e2), label[s2, e2]), kind)
+                         for s1, e1, s2, e2, kind in self.relations)
+
+
+@dataclass
+class RadGraphAnnotator:
+    """The loaded model, tokenizer and the per-process annotation cache."""
+
+    model: Any
+    tokenizer: Any
+    max_length: int
+    device: str
+    provenance: dict[str, Any]
+    batch_size: int = 32
+    word_budget: int = 4096
+    _cache: dict[str, Annotation] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._pieces = WordPiecer(self.tokenizer)
+
+    def __call__(self, texts: Sequence[str], progress: bool = False) -> list[Annotation]:
+        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
+        if new:
+            self._cache.update(zip(new, self._annotate(new, progress)))
+        return [self._cache[t] for t in texts]
+
+    # ---- pipeline ----------------------------------------------------------------------------
+
+    def _annotate(self, texts: list[str], progress: bool) -> list[Annotation]:
+        import torch
+
+        docs = self._pieces.encode(texts)
+        pieces = self._encode(docs, progress)
+        piece_start = np.concatenate(([0], np.cumsum([len(d.piece_ids) for d in docs])[:-1])).astype(np.int64)
+        found_e: list[np.ndarray] = []
+        found_r: list[np.ndarray] = []
+        with_words = [i for i, d in enumerate(docs) if d.words]
+        order = sorted(with_words, key=lambda i: len(docs[i].words))
+        from rexrank.metrics.scorers.radgraph.model import word_embeddings
+
+        lo = 0
+        while lo < len(order):
+            hi = lo + 1  # grow the batch while (batch × longest) stays within the word budget
+            while hi < len(order) and (hi + 1 - lo) * len(docs[order[hi]].words) <= self.word_budget:
+                hi += 1
+            batch = order[lo:hi]
+            lo = hi
+            first = torch.from_numpy(np.concatenate([docs[i].word_first + piece_start[i] for i in batch]))
+            count = torch.from_numpy(np.concatenate([docs[i].word_count for i in batch]))
+            flat = word_embeddings(pieces, first.to(self.device), count.to(self.device))
+            n_words = torch.tensor([len(docs[i].words) for i in batch], device=self.device)
+            words = torch.nn.utils.rnn.pad_sequence(list(flat.split(n_words.tolist())), batch_first=True)
+            entities, relations = self.model.predict(words, n_words)
+            ids = np.asarray(batch, dtype=np.int64)
+            if len(entities):
+                found_e.append(np.concatenate([ids[entities[:, :1].numpy()], entities[:, 1:].numpy()], 1))
+            if len(relations):
+                found_r.append(np.concatenate([ids[relations[:, :1].numpy()], relations[:, 1:].numpy()], 1))
+        return self._decode(docs, found_e, found_r)
+
+    def _encode(self, docs: list[EncodedDoc], progress: bool):
+        """Every report's wordpiece vectors, concatenated in report order: (total pieces, H)."""
+        import torch
+
+        encoder = self.model.encoder
+        tok = self.tokenizer
+        cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id or 0
+        segs = []  # (global first piece, ids)
+        start = 0
+        for doc in docs:
+            for a, b in segments(len(doc.piece_ids), self.max_length):
+                segs.append((start + a, doc.piece_ids[a:b]))
+            start += len(doc.piece_ids)
+        out = torch.zeros(start, encoder.config.hidden_size, device=self.device)
+        order = sorted(range(len(segs)), key=lambda i: -len(segs[i][1]))
+        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        if progress:
+            from tqdm.auto import tqdm
+
+            batches = tqdm(batches, desc="RadGraph encoder", unit="batch")
+        with torch.inference_mode():
+            for batch in batches:
+                width = len(segs[batch[0]][1]) + 2
+                ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+                mask = np.zeros((len(batch), width), dtype=np.int64)
+                dest = []
+                for row, i in enumerate(batch):
+                    first, piece_ids = segs[i]
+                    n = len(piece_ids)
+                    ids[row, 0], ids[row, 1:n + 1], ids[row, n + 1] = cls_id, piece_ids, sep_id
+                    mask[row, :n + 2] = 1
+                    dest.append(np.arange(first, first + n))
+                ids_t = torch.from_numpy(ids).to(self.device)
+                mask_t = torch.from_numpy(mask).to(self.device)
+                hidden = encoder(input_ids=ids_t, attention_mask=mask_t.float()).last_hidden_state
+                inner = mask_t.bool()
+                inner[:, 0] = False
+                inner[torch.arange(len(batch), device=self.device), mask_t.sum(1) - 1] = False
+                out[torch.from_numpy(np.concatenate(dest)).to(self.device)] = hidden[inner].float()
+        return out
+
+    def _decode(self, docs: list[EncodedDoc], found_e: list[np.ndarray], found_r: list[np.ndarray]) -> list[Annotation]:
+        ner, rel = self.model.ner_labels, self.model.relation_labels
+        ents = np.concatenate(found_e) if found_e else np.zeros((0, 4), np.int64)
+        rels = np.concatenate(found_r) if found_r else np.zeros((0, 6), np.int64)
+        ents = ents[np.lexsort((ents[:, 2], ents[:, 1], ents[:, 0]))]
+        rels = rels[np.lexsort(tuple(rels[:, k] for k in range(5, -1, -1)))]
+        e_bounds = np.searchsorted(ents[:, 0], np.arange(len(docs) + 1))
+        r_bounds = np.searchsorted(rels[:, 0], np.arange(len(docs) + 1))
+        result = []
+        for i, doc in enumerate(docs):
+            e = ents[e_bounds[i]:e_bounds[i + 1]].tolist()
+            entities = tuple((s, t, ner[lab]) for _, s, t, lab in e)
+            spans = {(s, t) for s, t, _ in entities}
+            relations = tuple((s1, e1, s2, e2, rel[lab]) for _, s1, e1, s2, e2, lab in rels[r_bounds[i]:r_bounds[i + 1]].tolist()
+                              if (s1, e1) in spans and (s2, e2) in spans)
+            result.append(Annotation(tuple(doc.words), entities, relations))
+        return result
+
+
+def load_annotator(model: str | None = None, encoder: str | None = None, device: str | None = None,
+                   batch_size: int = 32, half: bool = False) -> RadGraphAnnotator:
+    """The RadGraph annotator for ``model`` (default: the registry's RRG_scorers radgraph.tar.gz;
+    else ``repo@revision``, a folder, or a ``radgraph.tar.gz`` path), loaded once per process and device."""
+    from rexrank.metrics.registry import PUBMEDBERT, RRG_SCORERS_RADGRAPH
+
+    if model and os.path.isfile(model):  # a radgraph.tar.gz on disk
+        path = Path(model).resolve()
+        resolved = models.ResolvedModel(models.ModelRef(str(path), "local"), path, "local", "local")
+    else:
+        ref = models.parse_model_spec(model, RRG_SCORERS_RADGRAPH) if model else RRG_SCORERS_RADGRAPH
+        resolved = models.resolve(ref)
+    device = models.pick_device(device)
+    dtype = models.default_dtype(device, half)  # fp32 unless half=True on CUDA (the encoder only)
+
+    def build() -> RadGraphAnnotator:
+        checkpoint = read_checkpoint(resolved.path)
+        annotator = _build(checkpoint, resolved, encoder, PUBMEDBERT, device, batch_size)
+        annotator.model.encoder.to(dtype)
+        annotator.provenance["encoder_dtype"] = str(dtype).replace("torch.", "")
+        return annotator
+
+    annotator = models.load_once(("radgraph", str(resolved.path), encoder, device, str(dtype)), build)
+    annotator.batch_size = batch_size
+    return annotator
+
+
+def _build(checkpoint: RadGraphCheckpoint, resolved: models.ResolvedModel, encoder: str | None,
+           default_encoder: models.ModelRef, device: str, batch_size: int) -> RadGraphAnnotator:
+    import transformers
+
+    from rexrank.metrics.scorers.radgraph.model import UNUSED_PREFIXES, RadGraphModel
+    from rexrank.errors import CheckpointMismatchError
+
+    try:
+        bert = checkpoint.config["model"]["embedder"]["token_embedders"]["bert"]
+        name, max_length = bert["model_name"], int(bert.get("max_length") or 512)
+    except (KeyError, TypeError) as err:
+        raise CheckpointMismatchError(f"{checkpoint.source}: config.json has no BERT embedder ({err})") from err
+    if encoder:
+        enc_ref = models.parse_model_spec(encoder, default_encoder)
+    elif name == default_encoder.repo_id:
+        enc_ref = default_encoder
+    else:
+        enc_ref = models.parse_model_spec(name, models.ModelRef(name, "main", default_encoder.files))
+    enc = models.resolve(enc_ref)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(enc.path))
+    bert_config = transformers.AutoConfig.from_pretrained(str(enc.path))
+    try:
+        model = RadGraphModel(checkpoint.config, checkpoint.labels, transformers.AutoModel.from_config(bert_config))
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointMismatchError(f"{checkpoint.source}: unsupported RadGraph config or vocabulary: {err}") from err
+    models.check_state_dict(model, checkpoint.state_dict, f"RadGraph ({checkpoint.source})",
+                            ignore_unexpected=UNUSED_PREFIXES)
+    model.to(device).eval()
+    provenance = {"radgraph": resolved.provenance(), "encoder": enc.provenance(), "max_length": max_length}
+    return RadGraphAnnotator(model, tokenizer, max_length, device, provenance, batch_size)
