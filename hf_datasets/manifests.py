@@ -13,7 +13,6 @@ Pure Python: no ``datasets`` import, so scoring and the Space can use it cheaply
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rexrank.digests import sha256_bytes
 from rexrank.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def load_manifest(config: str, split: str = "test", manifest: str | os.PathLike 
             raise InputError(f"manifest file {str(path)!r} does not exist (config {config!r}, split {split!r})")
         data = path.read_bytes()
         source = str(path)
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_bytes(data)
     pinned = pinned_sha256(config, split)
     matches = None if pinned is None else sha == pinned
     if manifest is not None and pinned is not None:

@@ -29,11 +29,11 @@ import json
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rexrank.errors import InputError, describe_ids
+from rexrank.files import atomic_write_json
 
 logger = logging.getLogger(__name__)
 
@@ -339,14 +339,7 @@ def write_predictions(path: str | os.PathLike, predictions: Mapping[str, str], s
         order = list(predictions)
     payload = {i: {**_rexrank_fields(by_id[i]), "model_prediction": predictions[i]} if i in by_id
                else {"model_prediction": predictions[i]} for i in order}
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.",
-                                     suffix=".tmp", delete=False) as tmp:
-        json.dump(payload, tmp, ensure_ascii=False, indent=2, allow_nan=False)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, target)
+    atomic_write_json(path, payload, indent=2)
 
 
 def _rexrank_fields(study: dict) -> dict:

@@ -11,11 +11,11 @@ with one value per study, in input order.
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from rexrank.importing import import_object
 from rexrank.metrics.runtime.models import ModelRef
 from rexrank.metrics.scorers.base import Scorer
 
@@ -51,10 +51,18 @@ class MetricSpec:
     extra: bool = False  # not one of the ReXrank eight
     official: str = ""  # the implementation we reproduce
 
+    def scorer_class(self) -> type:
+        """The scorer class, imported now; a clear error when this installation lacks what it needs."""
+        try:
+            return import_object(self.scorer)
+        except (ImportError, AttributeError) as err:
+            from rexrank.errors import RexrankError
+
+            raise RexrankError(f"metric {self.name!r} is not available in this installation ({self.scorer}: "
+                               f"{err}). Choose others with --metrics / metrics=[...].") from err
+
     def load(self, **options: Any) -> Scorer:
-        module_name, cls_name = self.scorer.split(":")
-        cls = getattr(importlib.import_module(module_name), cls_name)
-        return cls(**options)
+        return self.scorer_class()(**options)
 
     def report(self, mean: float) -> float:
         """The leaderboard value from the mean of per-study values."""

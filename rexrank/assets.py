@@ -10,16 +10,16 @@ how to seed it (``rexrank assets seed``).
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from rexrank.digests import sha256_bytes
 from rexrank.errors import AssetError
+from rexrank.files import atomic_write_bytes
+from rexrank.importing import import_object
 
 logger = logging.getLogger(__name__)
 
@@ -137,21 +137,10 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def cached_path(asset: Asset) -> Path:
     """Where the extracted form of ``asset`` lives in the cache."""
     key = "--".join(f"{s.repo.replace('/', '--')}@{s.commit[:12]}" for s in asset.sources[:1])
     return cache_root() / asset.name / key / asset.filename
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
-    os.replace(tmp.name, path)
 
 
 def _download(source: Source, timeout: float = 60.0) -> bytes:
@@ -181,8 +170,7 @@ def extract(asset: Asset, raw: dict[str, bytes]) -> bytes:
     if asset.extractor is None:
         (data,) = raw.values()
         return data
-    module_name, func_name = asset.extractor.split(":")
-    func: Callable[[dict[str, bytes]], bytes] = getattr(importlib.import_module(module_name), func_name)
+    func: Callable[[dict[str, bytes]], bytes] = import_object(asset.extractor)
     return func(raw)
 
 
@@ -206,7 +194,7 @@ def fetch(name: str) -> Path:
         raw[source.path] = data
     extracted = extract(asset, raw)
     _check(extracted, asset.extracted_sha256, f"extracted form of {name!r}")
-    _atomic_write(path, extracted)
+    atomic_write_bytes(path, extracted)
     return path
 
 
@@ -237,7 +225,7 @@ def seed(name: str, file: str | os.PathLike) -> Path:
     data = Path(file).read_bytes()
     _check(data, asset.extracted_sha256, f"{file} (seeding {name!r})")
     path = cached_path(asset)
-    _atomic_write(path, data)
+    atomic_write_bytes(path, data)
     return path
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 from rexrank.errors import InputError, RexrankError
-from rexrank.space.store import DuplicateSubmissionError, Request, Store, new_request_id, sha256_json
+from rexrank.digests import sha256_json
+from rexrank.space.store import DuplicateSubmissionError, Request, Store, new_request_id
 
 REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
 REVISION = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")

@@ -11,8 +11,6 @@ while the worker still holds the lease, so each request gets exactly one result.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import importlib
 import json
 import logging
 import os
@@ -24,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from rexrank.digests import sha256_bytes, sha256_json
 from rexrank.errors import RexrankError
+from rexrank.importing import import_object
 from rexrank.space.redaction import redact
 from rexrank.space.store import LeaseLostError, Request, Store, utc_now_iso
 
@@ -60,8 +60,7 @@ def new_worker_id() -> str:
 
 
 def load_callable(path: str) -> Callable[..., Any]:
-    module_name, _, attr = path.partition(":")
-    return getattr(importlib.import_module(module_name), attr)
+    return import_object(path)
 
 
 class _Heartbeat(threading.Thread):
@@ -90,7 +89,7 @@ class _Heartbeat(threading.Thread):
         artifacts = {}
         if self.partial is not None and self.partial.is_file():
             data = self.partial.read_bytes()
-            digest = hashlib.sha256(data).hexdigest()
+            digest = sha256_bytes(data)
             if digest != self._last_digest:
                 artifacts[PARTIAL] = data
                 self._last_digest = digest
@@ -222,7 +221,7 @@ class Worker:
             "request": submission,
             "system": {"name": request.name, "kind": request.kind, "model": request.model,
                        "revision": request.revision, "adapter": request.adapter,
-                       "predictions_sha256": request.predictions_sha256 or _digest(predictions)},
+                       "predictions_sha256": request.predictions_sha256 or sha256_json(predictions)},
             "generation": generation,
             "evaluation": {"worker": self.worker_id, "attempt": request.attempts, "scored_at": utc_now_iso()},
             "results": results,
@@ -234,7 +233,3 @@ def _progress_file(out: Path) -> Path:
     from rexrank.space.generation.run import progress_path
 
     return progress_path(out)
-
-
-def _digest(predictions: dict[str, str]) -> str:
-    return hashlib.sha256(json.dumps(predictions, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
+
+from rexrank.files import atomic_write_json
 
 
 def fake_report(model: str, reference: str) -> str:
@@ -26,9 +27,7 @@ def fake_report(model: str, reference: str) -> str:
 
 
 def _save(path: Path, payload: dict) -> None:
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-        json.dump(payload, tmp)
-    os.replace(tmp.name, path)
+    atomic_write_json(path, payload, indent=None)
 
 
 def slow_generate(model: str, dataset: str, out, *, split: str = "test", section: str = "findings",

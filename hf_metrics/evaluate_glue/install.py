@@ -11,11 +11,12 @@ reinstall after upgrading the package only if the module files themselves change
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import shutil
 from pathlib import Path
+
+from rexrank.digests import sha256_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def install_module(name: str, folder: Path, cache: Path) -> Path:
     """Write one module where evaluate's cached-module lookup finds it; returns the .py path."""
     script = folder / f"{name}.py"
     code = script.read_bytes()
-    digest = hashlib.sha256(code).hexdigest()
+    digest = sha256_bytes(code)
     base = cache / MODULE_NAMESPACE / "metrics" / f"{CANONICAL_PREFIX}{name}"
     for level in (cache, cache / MODULE_NAMESPACE, cache / MODULE_NAMESPACE / "metrics", base):
         _touch_init(level)

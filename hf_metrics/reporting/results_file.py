@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rexrank.errors import InputError
+from rexrank.files import atomic_write_text
 
 
 
@@ -51,9 +52,7 @@ def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plo
     """``results.json`` (atomic), ``per_study.csv`` and the plots into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / "results.json.tmp"
-    tmp.write_text(results_json(results), encoding="utf-8")
-    os.replace(tmp, out / "results.json")
+    atomic_write_text(out / "results.json", results_json(results))
     written = [out / "results.json", write_per_study_csv(results, out / "per_study.csv")]
     if plots:
         from rexrank.metrics.reporting import plots as plotting

@@ -9,13 +9,14 @@ earlier one reuses them. SQLite, written per chunk, so an interrupted run resume
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Iterable, Mapping
+
+from rexrank.digests import sha256_json
 
 _LOCK = threading.Lock()
 
@@ -29,14 +30,8 @@ def default_dir() -> Path:
     return cache_root().parent / "scores"
 
 
-def digest(obj: Any) -> str:
-    """sha256 of a canonical JSON rendering."""
-    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def pair_key(prediction: str, reference: str) -> str:
-    return digest([prediction, reference])
+    return sha256_json([prediction, reference])
 
 
 class ScoreCache:

@@ -10,7 +10,6 @@ identical pairs are scored once.
 from __future__ import annotations
 
 import collections
-import importlib
 import inspect
 import logging
 import math
@@ -22,8 +21,9 @@ from typing import Any, Mapping, Sequence
 from rexrank.metrics.runtime.models import ModelRef, parse_model_spec
 from rexrank.metrics.registry import METRICS, MetricSpec, default_metrics, get_spec
 from rexrank.metrics.scorers.base import ScoreResult
-from rexrank.metrics.runtime.score_cache import ScoreCache, digest, pair_key
+from rexrank.metrics.runtime.score_cache import ScoreCache, pair_key
 from rexrank import __version__
+from rexrank.digests import sha256_json
 from rexrank.errors import InputError, RexrankError, describe_ids
 
 logger = logging.getLogger(__name__)
@@ -87,15 +87,6 @@ def execution_order(names: Sequence[str]) -> list[str]:
     return order
 
 
-def _scorer_class(spec: MetricSpec) -> type:
-    module_name, cls_name = spec.scorer.split(":")
-    try:
-        return getattr(importlib.import_module(module_name), cls_name)
-    except (ImportError, AttributeError) as err:
-        raise RexrankError(f"metric {spec.name!r} is not available in this installation ({spec.scorer}: {err}). "
-                           "Choose others with --metrics / metrics=[...].") from err
-
-
 def options_for(spec: MetricSpec, options: Mapping[str, Any]) -> dict[str, Any]:
     """The options this metric's scorer accepts.
 
@@ -106,7 +97,7 @@ def options_for(spec: MetricSpec, options: Mapping[str, Any]) -> dict[str, Any]:
     per_metric = dict((options.get("metric_options") or {}).get(spec.name, {}))
     merged = {k: v for k, v in options.items() if k != "metric_options"}
     merged.update(per_metric)
-    cls = _scorer_class(spec)
+    cls = spec.scorer_class()
     params = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return {k: v for k, v in merged.items() if v is not None}
@@ -122,7 +113,7 @@ def _revision_fingerprint(ref: ModelRef) -> str:
     if path.is_dir():
         files = sorted((str(p.relative_to(path)), p.stat().st_size, int(p.stat().st_mtime))
                        for p in path.rglob("*") if p.is_file())
-        return "local:" + digest(files)[:16]
+        return "local:" + sha256_json(files)[:16]
     if ref.pinned:
         return ref.revision
     from huggingface_hub import constants
@@ -149,7 +140,7 @@ def config_key(spec: MetricSpec, options: Mapping[str, Any], dependency_keys: Se
     if spec.needs_api:  # the LLM behind the API is chosen by environment (never the key, a secret)
         for name in ("OPENAI_BASE_URL", f"{spec.name.upper()}_MODEL"):
             environment[name] = os.environ.get(name)
-    return digest({
+    return sha256_json({
         "metric": spec.name, "scorer": spec.scorer, "package": __version__, "environment": environment,
         "models": [[str(r), _revision_fingerprint(r)] for r in refs],
         "options": {k: v for k, v in sorted(options.items()) if k not in _SPEED_ONLY},
@@ -248,7 +239,7 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
         by_pair = cache.get_many(key, unique) if cache else {}
         hits = len(by_pair)
         missing = [(pk, p, r) for pk, (p, r) in unique.items() if pk not in by_pair]
-        corpus_key = f"{key}/corpus/{digest(keys_in_order)}"
+        corpus_key = f"{key}/corpus/{sha256_json(keys_in_order)}"
         info = cache.get_info(key) if cache else None
         corpus = (cache.get_info(corpus_key) or {}) if cache else {}
         provenance = (info or {}).get("provenance", {})

@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rexrank.errors import InputError, ModelUnavailableError, describe_ids
+from rexrank.files import atomic_write_json
 
 logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
@@ -64,16 +64,6 @@ class GenerationSummary:
 
 def progress_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.progress.json")
-
-
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                     suffix=".tmp", delete=False) as tmp:
-        json.dump(payload, tmp, ensure_ascii=False, indent=1)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
 
 
 def _load_progress(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
@@ -193,7 +183,7 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
                            "manifest_sha256": track.manifest_sha256}}
 
     def save(complete: bool) -> None:
-        _write_json_atomic(sidecar, {"format_version": FORMAT_VERSION, **record, "complete": complete,
+        atomic_write_json(sidecar, {"format_version": FORMAT_VERSION, **record, "complete": complete,
                                      "done": done, "failed": failed})
 
     if requests:

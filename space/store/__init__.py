@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 
-from rexrank.space.store.base import (FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError, utc_now as utc_now_iso, sha256_json, Request, Store, StoreError, new_request_id)
+from rexrank.space.store.base import (FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError, utc_now as utc_now_iso, Request, Store, StoreError, new_request_id)
 from rexrank.space.store.local import LocalDirStore
 
 __all__ = ["FAILED", "FINISHED", "PENDING", "RUNNING", "STATES", "DuplicateSubmissionError", "LeaseLostError",
            "Request", "Store", "StoreError", "LocalDirStore", "HubDatasetStore", "new_request_id", "open_store",
-           "default_store_dir", "utc_now_iso", "sha256_json"]
+           "default_store_dir", "utc_now_iso"]
 
 
 def default_store_dir() -> str:

@@ -15,7 +15,6 @@ Layout (the same in a local folder and in a Hub dataset repo)::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
@@ -101,10 +100,6 @@ class Request:
 def new_request_id() -> str:
     """Sortable by submission time, unique across processes and machines."""
     return time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{time.time_ns() % 1_000_000_000:09d}-{uuid.uuid4().hex[:8]}"
-
-
-def sha256_json(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 class Snapshot(Protocol):

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from rexrank.files import atomic_write_bytes, is_partial_write
 from rexrank.space.store.base import Snapshot, Store, T, Writes
 
 
@@ -32,7 +32,7 @@ class _DirSnapshot:
         if not base.is_dir():
             return []
         return sorted(str(p.relative_to(self.root)) for p in base.rglob("*")
-                      if p.is_file() and not p.name.startswith(".tmp"))
+                      if p.is_file() and not is_partial_write(p.name))
 
 
 class LocalDirStore(Store):
@@ -72,9 +72,4 @@ class LocalDirStore(Store):
         if data is None:
             target.unlink(missing_ok=True)
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp", delete=False) as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, target)
+        atomic_write_bytes(target, data)

@@ -33,6 +33,7 @@ from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.runtime.llm_client import ChatClient, LLMUnavailableError
 from rexrank.metrics.scorers.base import ScoreResult
 from rexrank import assets
+from rexrank.digests import sha256_json
 from rexrank.errors import InputError, RexrankError, describe_ids
 
 logger = logging.getLogger(__name__)
@@ -169,16 +170,16 @@ class FineRadScoreScorer:
             return None, ""
         from pathlib import Path
 
-        from rexrank.metrics.runtime.score_cache import ScoreCache, default_dir, digest
+        from rexrank.metrics.runtime.score_cache import ScoreCache, default_dir
 
         store = ScoreCache(Path(self.cache_dir) if self.cache_dir else default_dir() / "fineradscore")
-        return store, digest(["fineradscore-reply", self.client.model, self.temperature])
+        return store, sha256_json(["fineradscore-reply", self.client.model, self.temperature])
 
     def _judge(self, messages: list[dict[str, str]], store, config: str) -> dict[str, Any] | LLMUnavailableError:
         """One study: cached reply, else up to 1 + max_retries calls until a reply validates."""
-        from rexrank.metrics.runtime.score_cache import digest
+        
 
-        key = digest(messages)
+        key = sha256_json(messages)
         if store is not None:
             hit = store.get_many(config, [key]).get(key)
             if hit is not None:

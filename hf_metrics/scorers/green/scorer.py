@@ -33,6 +33,7 @@ from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from rexrank.metrics.runtime import models
+from rexrank.metrics.runtime.oom import HalvingBatches
 from rexrank.metrics.runtime.batching import length_sorted_batches, progress_bar
 from rexrank.metrics.scorers.green.parse import analyse, clean_response
 from rexrank.metrics.scorers.green.tokens import MAX_LENGTH, MAX_WORDS, GreenTokenizer, make_prompt, render_chat
@@ -40,6 +41,7 @@ from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import GREEN_MODEL
 from rexrank.metrics.scorers.base import ScoreResult
 from rexrank import assets
+from rexrank.digests import sha256_json
 from rexrank.errors import InputError, RemoteCodeRefused
 
 logger = logging.getLogger(__name__)
@@ -206,11 +208,11 @@ class GreenScorer:
 
     def _complete(self, ids: list[list[int]], eos_id: int, engine, resolved) -> list[list[int]]:
         """Completion ids per study: each distinct input generated once, cached per batch."""
-        from rexrank.metrics.runtime.score_cache import ScoreCache, default_dir, digest
+        from rexrank.metrics.runtime.score_cache import ScoreCache, default_dir
 
-        keys = [digest(p) for p in ids]
+        keys = [sha256_json(p) for p in ids]
         unique = {k: p for k, p in zip(keys, ids)}
-        config = digest(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length, self._dtype()])
+        config = sha256_json(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length, self._dtype()])
         store = ScoreCache(Path(self.cache_dir) if self.cache_dir else default_dir() / "green") if self.cache else None
         done = {k: v["completion"] for k, v in (store.get_many(config, unique) if store else {}).items()}
         todo = [k for k in unique if k not in done]
@@ -221,22 +223,17 @@ class GreenScorer:
         size = VLLM_CHUNK if engine.name == "vllm" else self.batch_size  # vLLM schedules its own batches
         pending = [todo[i] for batch in length_sorted_batches([len(unique[k]) for k in todo], size) for i in batch]
         bar = progress_bar(len(pending), "GREEN", self.progress and len(pending) > size)
-        while pending:
-            chosen = pending[:size]
-            try:
-                outputs = engine.generate([unique[k] for k in chosen], [budgets[k] for k in chosen], eos_id)
-            except Exception as err:
-                if not _out_of_memory(err):
-                    raise
-                if size == 1:
-                    studies = [i for i, k in enumerate(keys) if k == chosen[0]]
-                    raise InputError(f"GREEN: study {studies[0]} ({len(unique[chosen[0]])} prompt tokens) does not fit "
-                                     f"in {self.device} memory even alone; use a larger GPU or device='cpu'. "
-                                     "Completions generated so far are cached.") from err
-                size //= 2
-                logger.warning("GREEN: out of %s memory; retrying with %d studies per batch", self.device, size)
-                continue
-            pending = pending[len(chosen):]
+        batches = HalvingBatches(size, f"GREEN on {self.device}")
+
+        def generate(chosen):
+            return engine.generate([unique[k] for k in chosen], [budgets[k] for k in chosen], eos_id)
+
+        for chosen, outputs, err in batches.run(pending, generate):
+            if err is not None:
+                studies = [i for i, k in enumerate(keys) if k == chosen[0]]
+                raise InputError(f"GREEN: study {studies[0]} ({len(unique[chosen[0]])} prompt tokens) does not fit "
+                                 f"in {self.device} memory even alone; use a larger GPU or device='cpu'. "
+                                 "Completions generated so far are cached.") from err
             fresh = dict(zip(chosen, outputs))
             done.update(fresh)
             if store:
@@ -244,14 +241,3 @@ class GreenScorer:
             bar.update(len(chosen))
         bar.close()
         return [done[k] for k in keys]
-
-
-def _out_of_memory(err: BaseException) -> bool:
-    """A GPU allocation failure (then a smaller batch may fit); freeing the allocator's cache first."""
-    import torch
-
-    if not isinstance(err, torch.OutOfMemoryError):
-        return False
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
-    return True

@@ -18,7 +18,6 @@ in its own venv, runs the repo's code. Adapters are named in one immutable table
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping
 
+from rexrank.importing import import_object
 from rexrank.errors import ModelUnavailableError, RemoteCodeRefused
 from rexrank.space.generation.adapters.base import Adapter, AdapterChoice
 
@@ -146,5 +146,4 @@ def choose_adapter(model: str, revision: str | None = None, adapter: str | None 
 
 def load_adapter(choice: AdapterChoice, **options: Any) -> Adapter:
     """Instantiate the adapter named by ``choice`` (its weights load in ``.load()``)."""
-    module, _, cls = ADAPTERS[choice.name].partition(":")
-    return getattr(importlib.import_module(module), cls)(choice, **options)
+    return import_object(ADAPTERS[choice.name])(choice, **options)

@@ -10,7 +10,6 @@ a :class:`RemoteCodeModel` entry here.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,7 +20,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
+from rexrank.digests import sha256_bytes
 from rexrank.errors import ModelUnavailableError
+from rexrank.metrics.runtime.oom import names_out_of_memory
 from rexrank.space.generation.adapters.base import Adapter, Request, clean_output
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ class RemoteCodeModel:
     @property
     def env_key(self) -> str:
         """Venv folder name: the model plus a hash of its pins (new pins, new venv)."""
-        digest = hashlib.sha256("\n".join(self.requirements).encode()).hexdigest()[:12]
+        digest = sha256_bytes("\n".join(self.requirements).encode())[:12]
         return f"{self.repo_id.replace('/', '--')}-{digest}"
 
 
@@ -149,7 +150,7 @@ class RemoteCodeAdapter(Adapter):
             {"study_id": r.study_id, "images": [str(p) for p in r.images], "prompt": r.prompt,
              "context": r.context} for r in requests]})
         if not answer["ok"]:
-            if answer.get("oom"):
+            if names_out_of_memory(answer.get("error_types") or []):
                 import torch
 
                 raise torch.cuda.OutOfMemoryError(answer["error"])

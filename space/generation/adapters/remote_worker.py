@@ -9,7 +9,8 @@ model's recipe file by path. Requests, one JSON object per line:
   {"op": "generate", "requests": [{"study_id", "images": [paths], "prompt", "context"}]}
                                                     -> {"ok": true, "texts": [...]}
   {"op": "close"}                                   -> exit 0
-Errors answer {"ok": false, "error": "...", "oom": bool}. Anything a library prints goes to
+Errors answer {"ok": false, "error": "...", "error_types": [class names, most derived first]}
+(the parent decides what is out-of-memory). Anything a library prints goes to
 stderr, so stdout carries only the protocol.
 """
 
@@ -28,10 +29,6 @@ def _load_recipe(spec: str):
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return getattr(module, func)
-
-
-def _is_oom(err: BaseException) -> bool:
-    return type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower()
 
 
 def main() -> int:
@@ -58,7 +55,8 @@ def main() -> int:
                 raise ValueError(f"unknown op {op!r}")
         except Exception as err:  # reported to the parent, which decides
             traceback.print_exc(file=sys.stderr)
-            answer = {"ok": False, "error": f"{type(err).__name__}: {err}", "oom": _is_oom(err)}
+            answer = {"ok": False, "error": f"{type(err).__name__}: {err}",
+                      "error_types": [cls.__name__ for cls in type(err).__mro__]}
         protocol.write(json.dumps(answer) + "\n")
     return 0
 
