@@ -18,7 +18,7 @@ import logging
 
 logger = logging.getLogger(__name__)
 
-from rexrank.datasets.manifests import CONFIGS
+from rexrank.datasets.registry import CONFIGS, get_test_set
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +53,7 @@ def manifest_files(config: str, manifest_args: list[str], split_args: list[str])
         if split in given:
             raise InputError(f"--manifest given twice for the {split} split")
         given[split] = file
-    splits = split_args or list(given) or list(manifests.SPLITS[config])
+    splits = split_args or list(given) or list(get_test_set(config).splits)
     for split in splits:
         manifests.check_config(config, split)
     extra = sorted(set(given) - set(splits))

@@ -18,14 +18,13 @@ import tempfile
 from pathlib import Path
 from typing import Mapping
 
-from rexrank.datasets import manifests
+from rexrank.datasets import manifests, registry
 from rexrank.errors import InputError, RexrankError
 
 logger = logging.getLogger(__name__)
 
 CARD_TEMPLATE = Path(__file__).parent / "rexrank" / "README.md"
 # Images of these sources need credentialed access: never push them to a public repo.
-CREDENTIALED = ("mimic_cxr", "chexpert_plus", "rexgradient")
 _SHARD = re.compile(r"^(?P<split>[a-z]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$")
 
 
@@ -40,7 +39,7 @@ def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[st
     from rexrank.datasets.rexrank.rexrank import Rexrank
 
     manifests.check_config(config, "test")
-    splits = dict(manifest_files) if manifest_files else {s: None for s in manifests.SPLITS[config]}
+    splits = dict(manifest_files) if manifest_files else {s: None for s in registry.get_test_set(config).splits}
     for split in splits:
         manifests.check_config(config, split)
     out = Path(out_dir)
@@ -123,7 +122,7 @@ def provenance_section(builds: dict[str, dict[str, dict]]) -> str:
 
 def refuse_public_images(configs_with_images: list[str], private: bool) -> None:
     """Images of credentialed sources never go to a public repository."""
-    credentialed = [c for c in configs_with_images if c in CREDENTIALED]
+    credentialed = [c for c in configs_with_images if registry.get_test_set(c).credentialed_images]
     if credentialed and not private:
         raise InputError(f"{', '.join(credentialed)} images need credentialed access and would be embedded in the "
                          "shards: push them only to a private repo (--private), or build without --data-dir")
@@ -162,7 +161,7 @@ def write_card(out: Path, config: str, info) -> None:
     header = {k: v for k, v in template_header.items() if k not in ("configs", "dataset_info")}
 
     configs = {c["config_name"]: c for c in existing_header.get("configs", []) if isinstance(c, dict)}
-    for name in manifests.CONFIGS:
+    for name in registry.CONFIGS:
         splits = shard_splits(out / name) if (out / name).is_dir() else []
         if splits:
             configs[name] = {"config_name": name, "data_files": [
@@ -184,7 +183,7 @@ def write_card(out: Path, config: str, info) -> None:
 
 
 def _config_order(name: str) -> tuple[int, str]:
-    return (manifests.CONFIGS.index(name) if name in manifests.CONFIGS else len(manifests.CONFIGS), name)
+    return (registry.CONFIGS.index(name) if name in registry.CONFIGS else len(registry.CONFIGS), name)
 
 
 # --------------------------------------------------------------------------- Hub

@@ -23,29 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from rexrank.digests import sha256_bytes
+from rexrank.datasets.registry import get_test_set
 from rexrank.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-CONFIGS = ("mimic_cxr", "iu_xray", "chexpert_plus", "rexgradient")
-SPLITS: dict[str, tuple[str, ...]] = {
-    "mimic_cxr": ("test",),
-    "iu_xray": ("test", "validation"),
-    "chexpert_plus": ("test",),
-    "rexgradient": ("test",),
-}
 VIEWS = ("frontal", "lateral", "unknown")
 
 # Fields every normalised row has, in this order.
 COMMON_FIELDS = ("study_id", "image_paths", "views", "key_image", "indication", "comparison",
                  "age", "sex", "findings", "impression", "report")
-# Fields a config adds (None where a study lacks them).
-EXTRA_FIELDS: dict[str, tuple[str, ...]] = {
-    "mimic_cxr": ("subject_id",),
-    "iu_xray": (),
-    "chexpert_plus": ("clinical_history", "ap_pa", "race", "ethnicity"),
-    "rexgradient": ("subject_id", "site"),
-}
 REQUIRED_KEYS = ("image_path", "section_findings", "section_impression", "report")
 
 
@@ -80,10 +67,9 @@ def asset_name(config: str, split: str) -> str:
 
 
 def check_config(config: str, split: str) -> None:
-    if config not in CONFIGS:
-        raise InputError(f"unknown test set {config!r}; choose one of: {', '.join(CONFIGS)}")
-    if split not in SPLITS[config]:
-        raise InputError(f"test set {config!r} has no split {split!r}; it has: {', '.join(SPLITS[config])}")
+    splits = get_test_set(config).splits
+    if split not in splits:
+        raise InputError(f"test set {config!r} has no split {split!r}; it has: {', '.join(splits)}")
 
 
 def pinned_sha256(config: str, split: str) -> str | None:
@@ -176,7 +162,7 @@ def parse_manifest(data: bytes | str, config: str, where: str = "manifest") -> l
 
 
 def normalise_study(study_id: str, entry: Any, config: str) -> dict:
-    """One manifest entry -> one row with COMMON_FIELDS + EXTRA_FIELDS[config]."""
+    """One manifest entry -> one row with COMMON_FIELDS + the test set's extra fields."""
     if not isinstance(entry, dict):
         raise InputError(f"study {study_id!r}: expected an object of fields, got {type(entry).__name__}")
     for key in REQUIRED_KEYS:
@@ -207,7 +193,7 @@ def normalise_study(study_id: str, entry: Any, config: str) -> dict:
         "race": lambda: f.text("race"),
         "ethnicity": lambda: f.text("ethnicity"),
     }
-    for name in EXTRA_FIELDS[config]:
+    for name in get_test_set(config).extra_fields:
         row[name] = extras[name]()
     return row
 

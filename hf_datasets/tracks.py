@@ -16,9 +16,9 @@ import os
 from dataclasses import dataclass
 
 from rexrank.datasets.manifests import Manifest, load_manifest
+from rexrank.datasets.registry import get_track
 from rexrank.errors import InputError
 
-TRACKS = ("findings", "findings_impression")
 REFERENCE_STYLES = ("manifest", "script")
 
 
@@ -49,8 +49,7 @@ def script_reference(findings: str | None, impression: str | None) -> str:
 
 def select_track(manifest: Manifest, track: str, reference_style: str = "manifest") -> TrackData:
     """The studies and references of ``track`` in ``manifest``."""
-    if track not in TRACKS:
-        raise InputError(f"unknown track {track!r}; choose one of: {', '.join(TRACKS)}")
+    get_track(track)
     if reference_style not in REFERENCE_STYLES:
         raise InputError(f"unknown reference_style {reference_style!r}; choose one of: {', '.join(REFERENCE_STYLES)}")
     if track == "findings":
@@ -75,6 +74,5 @@ def select_track(manifest: Manifest, track: str, reference_style: str = "manifes
 def load_track(config: str, track: str, split: str = "test", manifest: str | os.PathLike | None = None,
                reference_style: str = "manifest") -> TrackData:
     """Load the ``config``/``split`` manifest (pinned or ``manifest``) and select ``track``."""
-    if track not in TRACKS:  # fail before any download
-        raise InputError(f"unknown track {track!r}; choose one of: {', '.join(TRACKS)}")
+    get_track(track)  # fail before any download
     return select_track(load_manifest(config, split, manifest), track, reference_style)

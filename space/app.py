@@ -28,6 +28,7 @@ if __package__ in (None, "") and sys.path and Path(sys.path[0]).resolve() == Pat
 
 import gradio as gr
 
+from rexrank.datasets.registry import TEST_SETS, TRACKS
 from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
 from rexrank.errors import RexrankError
 from rexrank.space import leaderboard as lb
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DATASETS = list(lb.PUBLISHED_SUFFIX)
-TRACKS = list(lb.PUBLISHED_PREFIX)
 UI_READ_CACHE_S = 2.0  # a Hub-backed store's pages may show state up to this old
 QUEUE_COLUMNS = ["Request", "Submitted", "System", "Test set", "Track", "State", "Reason", "Attempts"]
 
@@ -157,9 +156,9 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
         with gr.Tabs():
             with gr.Tab("Leaderboard", id="leaderboard"):
                 with gr.Row():
-                    dataset = gr.Dropdown([(lb.DATASET_LABELS[d], d) for d in DATASETS], value="mimic_cxr",
+                    dataset = gr.Dropdown([(t.display, t.name) for t in TEST_SETS.values()], value="mimic_cxr",
                                           label="Test set", elem_id="testset-dropdown")
-                    track = gr.Radio([(lb.TRACK_LABELS[t], t) for t in TRACKS], value="findings", label="Track")
+                    track = gr.Radio([(t.display, t.name) for t in TRACKS.values()], value="findings", label="Track")
                     metric = gr.Dropdown(metric_choices, value="radcliq", label="Plot metric", elem_id="plot-metric")
                     refresh = gr.Button("Refresh", size="sm")
                 table = gr.Dataframe(label="Leaderboard (click a column to sort)", interactive=False, wrap=True,
@@ -188,9 +187,9 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
                     upload = gr.File(label="…or a predictions file (.json, .jsonl, .csv)", type="filepath",
                                      file_types=[".json", ".jsonl", ".csv"], elem_id="predictions-upload")
                     name = gr.Textbox(label="System name (for a predictions file)", elem_id="system-name")
-                datasets = gr.CheckboxGroup([(lb.DATASET_LABELS[d], d) for d in DATASETS], value=["iu_xray"],
+                datasets = gr.CheckboxGroup([(t.display, t.name) for t in TEST_SETS.values()], value=["iu_xray"],
                                             label="Test sets")
-                submit_track = gr.Radio([(lb.TRACK_LABELS[t], t) for t in TRACKS], value="findings", label="Track")
+                submit_track = gr.Radio([(t.display, t.name) for t in TRACKS.values()], value="findings", label="Track")
                 button = gr.Button("Submit", variant="primary", elem_id="submit-button")
                 status = gr.Markdown(elem_id="submit-status")
 

@@ -15,23 +15,13 @@ import json
 import math
 from typing import Any, Iterable
 
+from rexrank.datasets.registry import CONFIGS, TEST_SETS, TRACK_NAMES, published_stem
 from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
 from rexrank.space.store import Store
 
-#: test-set config -> suffix of the published table; track -> its prefix
-PUBLISHED_SUFFIX = {"mimic_cxr": "mimiccxr", "iu_xray": "iu_xray", "chexpert_plus": "chexpertplus",
-                    "rexgradient": "gradienthealth"}
-PUBLISHED_PREFIX = {"findings": "findings_result", "findings_impression": "result"}
-TRACK_LABELS = {"findings": "Findings", "findings_impression": "Findings + Impression"}
-DATASET_LABELS = {"mimic_cxr": "MIMIC-CXR", "iu_xray": "IU-Xray", "chexpert_plus": "CheXpert Plus",
-                  "rexgradient": "ReXGradient"}
 OURS = "evaluated here"
 OURS_CUSTOM = f"{OURS} (custom test set)"
 PUBLISHED = "published"
-
-
-def published_stem(dataset: str, track: str) -> str:
-    return f"{PUBLISHED_PREFIX[track]}_{PUBLISHED_SUFFIX[dataset]}"
 
 
 def metric_columns() -> list[tuple[str, str]]:
@@ -73,8 +63,8 @@ def seed_published(store: Store, *, overwrite: bool = False) -> list[str]:
     from rexrank import assets
 
     wanted = {}
-    for dataset in PUBLISHED_SUFFIX:
-        for track in PUBLISHED_PREFIX:
+    for dataset in CONFIGS:
+        for track in TRACK_NAMES:
             stem = published_stem(dataset, track)
             asset = assets.get_asset(f"published/{stem}")
             wanted[f"published/{stem}.csv"] = (assets.read_bytes(f"published/{stem}"), asset)
@@ -129,8 +119,9 @@ def _official_manifest(record: dict) -> bool:
     dataset = (record.get("results") or {}).get("dataset") or {}
     try:
         official = assets.get_asset(f"manifest/{dataset.get('config')}/{dataset.get('split')}").extracted_sha256
-    except Exception:  # rexgradient is private: no pinned manifest to compare with
-        return dataset.get("config") == "rexgradient"
+    except Exception:  # a private test set (rexgradient): no pinned manifest to compare with
+        config = dataset.get("config")
+        return config in TEST_SETS and not TEST_SETS[config].pinned_manifest
     return dataset.get("manifest_sha256") == official
 
 

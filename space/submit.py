@@ -41,8 +41,7 @@ class SubmitPolicy:
 
 
 def _check_choice(datasets: Sequence[str], track: str) -> list[str]:
-    from rexrank.datasets.manifests import CONFIGS
-    from rexrank.datasets.tracks import TRACKS
+    from rexrank.datasets.registry import CONFIGS, get_track
 
     chosen = [d for d in datasets if d]
     if not chosen:
@@ -50,8 +49,7 @@ def _check_choice(datasets: Sequence[str], track: str) -> list[str]:
     unknown = [d for d in chosen if d not in CONFIGS]
     if unknown:
         raise InputError(f"unknown test set(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
-    if track not in TRACKS:
-        raise InputError(f"unknown track {track!r}; choose from {', '.join(TRACKS)}")
+    get_track(track)
     return chosen
 
 

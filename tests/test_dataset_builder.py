@@ -266,7 +266,7 @@ def test_the_card_template_matches_the_builder():
     from datasets.utils.metadata import MetadataConfigs
     from huggingface_hub import DatasetCard
 
-    from rexrank.datasets.manifests import CONFIGS
+    from rexrank.datasets.registry import CONFIGS
     from rexrank.datasets.rexrank.rexrank import features_for
 
     card = DatasetCard(export.CARD_TEMPLATE.read_text(encoding="utf-8"))

@@ -9,8 +9,8 @@ import math
 
 import pytest
 
-from rexrank.datasets import manifests
 from rexrank.datasets.manifests import load_manifest, normalise_view, parse_context
+from rexrank.datasets.registry import TEST_SETS
 from rexrank import assets
 from rexrank.errors import AssetError, InputError
 
@@ -316,5 +316,5 @@ def test_offline_without_the_asset_says_how_to_seed(tmp_path, monkeypatch):
 
 
 def test_every_config_has_its_extras():
-    assert manifests.EXTRA_FIELDS["chexpert_plus"] == ("clinical_history", "ap_pa", "race", "ethnicity")
-    assert set(manifests.EXTRA_FIELDS) == set(manifests.CONFIGS)
+    assert TEST_SETS["chexpert_plus"].extra_fields == ("clinical_history", "ap_pa", "race", "ethnicity")
+    assert all(isinstance(t.extra_fields, tuple) for t in TEST_SETS.values())

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from rexrank.datasets.manifests import load_manifest
-from rexrank.datasets.tracks import TRACKS, load_track, select_track
+from rexrank.datasets.registry import TRACK_NAMES as TRACKS
+from rexrank.datasets.tracks import load_track, select_track
 from rexrank.errors import InputError
 from tests.test_manifests import CHEXPERT_LIKE, MIMIC_LIKE, write
 

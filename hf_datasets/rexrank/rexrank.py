@@ -15,7 +15,7 @@ from pathlib import Path
 
 import datasets
 
-from rexrank.datasets import manifests
+from rexrank.datasets import manifests, registry
 from rexrank.errors import InputError
 
 _CITATION = """\
@@ -32,12 +32,6 @@ _CITATION = """\
 _HOMEPAGE = "https://rajpurkarlab.github.io/ReXrank/"
 _LICENSE = "Manifests: MIT (rajpurkarlab/ReXrank). Images and reports: each source's own licence and data use agreement."
 
-DESCRIPTIONS = {
-    "mimic_cxr": "MIMIC-CXR test set as used by ReXrank (2,347 studies); images need PhysioNet credentialed access.",
-    "iu_xray": "IU-Xray (Open-i) test (590) and validation (296) sets as used by ReXrank; images are public (CC BY-NC-ND 4.0).",
-    "chexpert_plus": "CheXpert Plus validation studies used by ReXrank (200); images need the Stanford AIMI data use agreement.",
-    "rexgradient": "ReXGradient private test set (10,000 studies); bring the manifest you were given.",
-}
 _VERSION = datasets.Version("1.0.0")
 SPLIT_NAMES = {"test": datasets.Split.TEST, "validation": datasets.Split.VALIDATION}
 
@@ -66,7 +60,7 @@ def features_for(config: str) -> datasets.Features:
     }
     extras = {"subject_id": text, "site": text, "clinical_history": text, "ap_pa": _List(text),
               "race": text, "ethnicity": text}
-    columns.update({name: extras[name] for name in manifests.EXTRA_FIELDS[config]})
+    columns.update({name: extras[name] for name in registry.get_test_set(config).extra_fields})
     return datasets.Features(columns)
 
 
@@ -85,7 +79,8 @@ class Rexrank(datasets.GeneratorBasedBuilder):
 
     VERSION = _VERSION
     BUILDER_CONFIG_CLASS = RexrankConfig
-    BUILDER_CONFIGS = [RexrankConfig(name=c, version=_VERSION, description=DESCRIPTIONS[c]) for c in manifests.CONFIGS]
+    BUILDER_CONFIGS = [RexrankConfig(name=t.name, version=_VERSION, description=t.description)
+                       for t in registry.TEST_SETS.values()]
     DEFAULT_CONFIG_NAME = "iu_xray"
 
     def _info(self) -> datasets.DatasetInfo:
@@ -94,10 +89,10 @@ class Rexrank(datasets.GeneratorBasedBuilder):
 
     def _split_generators(self, dl_manager):
         config = self.config.name
-        unknown = sorted(set(self.config.manifest_files) - set(manifests.SPLITS[config]))
+        unknown = sorted(set(self.config.manifest_files) - set(registry.get_test_set(config).splits))
         if unknown:
-            raise InputError(f"test set {config!r} has no split {unknown[0]!r}; it has: {', '.join(manifests.SPLITS[config])}")
-        splits = list(self.config.manifest_files) or list(manifests.SPLITS[config])
+            raise InputError(f"test set {config!r} has no split {unknown[0]!r}; it has: {', '.join(registry.get_test_set(config).splits)}")
+        splits = list(self.config.manifest_files) or list(registry.get_test_set(config).splits)
         image_root = self.config.data_dir
         if image_root is not None and not Path(image_root).is_dir():
             raise InputError(f"image root (data_dir) {image_root!r} is not a directory")

@@ -20,16 +20,16 @@ import argparse
 import logging
 from pathlib import Path
 
+from rexrank.datasets.registry import CONFIGS, TRACK_NAMES
+
 logger = logging.getLogger(__name__)
 
-_CONFIGS = ("mimic_cxr", "iu_xray", "chexpert_plus", "rexgradient")  # rexrank.datasets.manifests.CONFIGS
-_TRACKS = ("findings", "findings_impression")  # rexrank.datasets.tracks.TRACKS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", required=True, choices=_CONFIGS, help="ReXrank test set")
+    parser.add_argument("--dataset", required=True, choices=CONFIGS, help="ReXrank test set")
     parser.add_argument("--split", default="test", help="split (default: test; iu_xray also has validation)")
-    parser.add_argument("--track", default="findings", choices=_TRACKS,
+    parser.add_argument("--track", default="findings", choices=TRACK_NAMES,
                         help="findings: reference = findings, studies that have one; "
                              "findings_impression: reference = the full report, all studies (default: findings)")
     parser.add_argument("--predictions", required=True, type=Path, help="predictions file (json, csv or jsonl)")

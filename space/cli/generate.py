@@ -21,8 +21,7 @@ import json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rexrank.datasets.manifests import CONFIGS
-    from rexrank.datasets.tracks import TRACKS
+    from rexrank.datasets.registry import CONFIGS, TRACK_NAMES
     from rexrank.space.generation.adapters import ADAPTERS
 
     parser.add_argument("--model", required=True, help="Hub repo id, REPO_ID@REVISION, or a local model folder")
@@ -30,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test", help="split of the test set (default: test)")
     parser.add_argument("--data-dir", help="image root the manifest's image paths are relative to (required)")
     parser.add_argument("--manifest", help="a local manifest file instead of the pinned official one")
-    parser.add_argument("--section", default="findings", choices=TRACKS,
+    parser.add_argument("--section", default="findings", choices=TRACK_NAMES,
                         help="what to write: the findings section, or findings + impression (default: findings)")
     parser.add_argument("--out", required=True, help="predictions JSON to write (ReXrank format)")
     parser.add_argument("--batch-size", type=int, default=8,
