@@ -23,11 +23,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 def _testset(root: Path, n: int) -> Path:
-    from tests.standins.generation import write_png
+    from rexrank.testing.standins.generation import write_png
 
     manifest = {}
     for k in range(n):
@@ -60,7 +59,7 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from rexrank.space.generation.run import generate_reports
-    from tests.standins.generation import build_llava, build_ved
+    from rexrank.testing.standins.generation import build_llava, build_ved
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:

@@ -5,7 +5,7 @@ loop is reproduced step for step (``GREEN.infer``/``get_response``): studies in 
 batches of 8, left padding with ``</s>``, ``model.generate(max_length=2048, do_sample=False)``
 where ``max_length`` counts the padded prompt. Both sides get the same token ids (ours, which
 equal the official tokenizer's, see tests/test_green.py) and the same small random-weight Llama
-(``tests/standins/green.py``, size "small": 4 layers, hidden 256, the GREEN tokenizer layout).
+(``rexrank/testing/standins/green.py``, size "small": 4 layers, hidden 256, the GREEN tokenizer layout).
 Random weights never write ``</s>``, so every study runs to its length limit: the table
 counts generated tokens per second, and checks that where both sides generated a token it is
 the same one (greedy, fp32). Reports: real IU-Xray test findings (rotated by one as candidates).
@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 DEFAULT_MANIFEST = ROOT.parent / "shared" / "data" / "manifests" / "ReXRank_IUXray_test.json"
 
 
@@ -75,7 +74,7 @@ def main() -> int:
     from rexrank.metrics.scorers.green import scorer as green
     from rexrank.metrics.scorers.green.tokens import GreenTokenizer, make_prompt, render_chat
     from rexrank.assets import read_text
-    from tests.standins.green import build_green
+    from rexrank.testing.standins.green import build_green
 
     template = read_text("green/prompt")
     with tempfile.TemporaryDirectory() as tmp:

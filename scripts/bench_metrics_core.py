@@ -22,7 +22,6 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,8 +40,8 @@ def _build_models(home: Path, size: str) -> dict:
     """Stand-ins under their real repo ids in the temporary cache (and where the official code looks)."""
     import shutil
 
-    from tests import hubcache
-    from tests.standins import core
+    from rexrank.testing import hubcache
+    from rexrank.testing.standins import core
 
     build = home / "build"
     folder = core.build_distilroberta(build / "distilroberta", size=size)
@@ -54,12 +53,10 @@ def _build_models(home: Path, size: str) -> dict:
     hubcache.put_files("StanfordAIMI/RRG_scorers", {"chexbert.pth": chex["chexbert"]})
     (home / "oracle-xdg" / "chexbert").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(chex["chexbert"], home / "oracle-xdg" / "chexbert" / "chexbert.pth")
-    parts = {}
-    if (ROOT / "tests" / "standins" / "radgraph.py").is_file():
-        from tests.standins import radgraph
+    from rexrank.testing.standins import radgraph
 
-        parts = radgraph.build_all(build / "radgraph", size=size)
-        radgraph.store_in_hub_cache(parts)
+    parts = radgraph.build_all(build / "radgraph", size=size)
+    radgraph.store_in_hub_cache(parts)
     return parts
 
 
@@ -110,7 +107,7 @@ def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int
 
 
 def _official(home: Path, preds: list[str], refs: list[str], metrics: list[str], parts: dict) -> dict[str, dict]:
-    from tests.fixtures.oracle import Oracle, oracle_python
+    from rexrank.metrics.oracle.client import Oracle, oracle_python
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"XDG_CACHE_HOME": str(home / "oracle-xdg"), "CUDA_VISIBLE_DEVICES": "", "LOGURU_LEVEL": "INFO"})
@@ -218,7 +215,6 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # the oracle subprocess inherits these
             os.environ[var] = str(args.threads)
-    sys.path.insert(0, str(ROOT))
     tables = [run_setting(args.setting, args)]
     print("\n\n".join(tables))
     if args.json:

@@ -1,7 +1,7 @@
 """Benchmark RadGraph F1: ours against radgraph 0.1.18 (``F1RadGraph``, ``model_type="radgraph"``).
 
 Workload (issue 4): the IU-Xray test findings scored against themselves rotated by 7, on
-random-weight stand-ins built by ``tests/standins/radgraph.py`` (the official package's own
+random-weight stand-ins built by ``rexrank/testing/standins/radgraph.py`` (the official package's own
 classes write the weights, so both sides load the same ``radgraph.tar.gz``):
 
 * ``tiny``: 2-layer hidden-32 encoder, where per-report overhead dominates (as on a GPU);
@@ -42,7 +42,7 @@ def _pairs(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
 
 
 def _official(parts: dict, preds: list[str], refs: list[str], threads: int | None) -> dict:
-    from tests.standins.radgraph import oracle_python
+    from rexrank.metrics.oracle.client import TASKS, oracle_python
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"CUDA_VISIBLE_DEVICES": "", **({"OMP_NUM_THREADS": str(threads)} if threads else {})})
@@ -51,7 +51,7 @@ def _official(parts: dict, preds: list[str], refs: list[str], threads: int | Non
                    "predictions": preds, "references": refs}, f)
     code = ("import json,sys,importlib.util as u;s=u.spec_from_file_location('t',sys.argv[1]);m=u.module_from_spec(s);"
             "s.loader.exec_module(m);print(json.dumps(m.run(**json.load(open(sys.argv[2])))))")
-    out = subprocess.run([str(oracle_python()), "-P", "-c", code, str(ROOT / "tests/oracle/tasks/radgraph.py"), f.name],
+    out = subprocess.run([str(oracle_python()), "-P", "-c", code, str(TASKS / "radgraph.py"), f.name],
                          env=env, check=True, capture_output=True, text=True)
     os.unlink(f.name)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -83,7 +83,7 @@ def run_size(size: str, args: argparse.Namespace) -> list[str]:
     home = Path(tempfile.mkdtemp(prefix=f"bench-radgraph-{size}-"))
     os.environ.update({"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1",
                        "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
-    from tests.standins.radgraph import build_all, store_in_hub_cache
+    from rexrank.testing.standins.radgraph import build_all, store_in_hub_cache
 
     preds, refs = _pairs(args.manifest, args.limit)
     logger.info("%s: building stand-ins in %s", size, home)
@@ -117,7 +117,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-official", action="store_true", help="time ours only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    sys.path.insert(0, str(ROOT))
     if args.threads:
         import torch
 

@@ -22,13 +22,13 @@ import json
 import logging
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from rexrank.metrics.oracle.client import HERE as ORACLE_DIR
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 logger = logging.getLogger("bench_ratescore")
 
 
@@ -44,8 +44,8 @@ def _prepare(home: Path, size: str, corpus: list[str], rules: Path) -> None:
     os.environ.update({"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1",
                        "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
     from rexrank import assets
-    from tests import hubcache
-    from tests.standins.ratescore import BIOLORD_REPO, NER_REPO, build_biolord, build_ner
+    from rexrank.testing import hubcache
+    from rexrank.testing.standins.ratescore import BIOLORD_REPO, NER_REPO, build_biolord, build_ner
 
     assets.seed_directory(ROOT.parent / "shared" / "data")
     assets.seed("ratescore/rush_rules", rules)
@@ -57,7 +57,7 @@ def _official(python: Path, predictions: list[str], references: list[str]) -> di
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"LOGURU_LEVEL": "INFO", "CUDA_VISIBLE_DEVICES": ""})
     request = json.dumps({"task": "ratescore_bench", "args": {"candidates": predictions, "references": references}})
-    out = subprocess.run([str(python), str(ROOT / "tests" / "oracle" / "run.py")], input=request + "\n",
+    out = subprocess.run([str(python), str(ORACLE_DIR / "run.py")], input=request + "\n",
                          capture_output=True, text=True, env=env, cwd=str(ROOT), check=True)
     answer = json.loads(out.stdout.strip().splitlines()[-1])
     if not answer["ok"]:

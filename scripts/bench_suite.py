@@ -30,10 +30,9 @@ def _setup(home: Path, size: str) -> None:
     os.environ.update({"HF_HOME": str(home), "HF_HUB_CACHE": str(home / "hub"), "HF_HUB_OFFLINE": "1",
                        "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
                        "REXRANK_SCORE_CACHE": str(home / "scores")})
-    sys.path.insert(0, str(ROOT))
     from rexrank import assets
-    from tests import hubcache
-    from tests.standins import core
+    from rexrank.testing import hubcache
+    from rexrank.testing.standins import core
 
     assets.seed_directory(SHARED / "data")
     folder = core.build_distilroberta(home / "build" / "distilroberta", size=size)

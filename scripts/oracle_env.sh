@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The parity oracle (DESIGN.md §6): the official metric packages on the stack they were written
-# for, in their own venv (.oracle), driven by tests/oracle/run.py. Idempotent.
+# for, in their own venv (.oracle), driven by hf_metrics/oracle/run.py. Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}

@@ -20,7 +20,6 @@ import logging
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 logger = logging.getLogger("seed_leaderboard")
 

@@ -3,6 +3,8 @@
 * The whole session is offline: a temporary HuggingFace home, ``HF_HUB_OFFLINE=1``. These
   are set in ``pytest_configure``, before anything imports ``huggingface_hub`` (which reads
   them at import time). A test never downloads anything.
+* The session is the same on every host: CPU only (``CUDA_VISIBLE_DEVICES=""``) and an empty
+  ``OPENAI_API_KEY``, so a GPU or a key does not change the default metrics or the device.
 * ``../shared`` (design data) is found through the one ``shared_dir`` fixture.
 * The official assets cache is seeded from ``../shared/data`` once.
 * Fixture modules in ``tests/fixtures/`` are registered as plugins automatically, so each
@@ -39,9 +41,12 @@ def pytest_configure(config: pytest.Config) -> None:
         "HF_DATASETS_OFFLINE": "1",
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "TOKENIZERS_PARALLELISM": "false",
+        # the same tests and expectations on a machine with a GPU or an API key: CPU, no key
+        "CUDA_VISIBLE_DEVICES": "",
+        "OPENAI_API_KEY": "",
     })
-    os.environ.pop("HF_TOKEN", None)
-    os.environ.pop("OPENAI_API_KEY", None)
+    for name in ("HF_TOKEN", "OPENAI_BASE_URL", "FINERADSCORE_MODEL"):
+        os.environ.pop(name, None)
     os.environ.pop("REXRANK_ASSETS_CACHE", None)
     shared = _shared_dir()
     if (shared / "data").is_dir():

@@ -93,7 +93,7 @@ def test_a_corrupt_or_mismatched_checkpoint_is_refused(tiny_bertscore_models, tm
 
 
 def test_provenance_records_the_resolved_revision_and_mode(tiny_bertscore_models):
-    from tests.hubcache import fake_commit
+    from rexrank.testing.hubcache import fake_commit
 
     result = load_scorer("bertscore", prefix_space=False)(["Heart normal."], ["Heart normal."])
     model = result.provenance["models"][0]

@@ -148,7 +148,7 @@ def test_cli_manifest_and_split_options(tmp_path, iu_manifests, capsys):
 @pytest.mark.oracle
 def test_datasets_3_runs_the_builder_as_a_loading_script_with_the_same_rows(oracle, tmp_path, iu_manifests):
     """The card's route for ``datasets<4`` (the oracle venv has datasets 3.6): the same rows as the parquet route."""
-    from tests.oracle.tasks.datasets_script import FIELDS
+    from rexrank.metrics.oracle.tasks.datasets_script import FIELDS
 
     old = oracle("datasets_script", config="iu_xray", split="test", manifest=str(iu_manifests["test"]),
                  cache_dir=str(tmp_path / "cache"))

@@ -13,7 +13,7 @@ from rexrank.space.generation.adapters import ADAPTERS, choose_adapter, load_ada
 from rexrank.space.generation.adapters.base import clean_output, choose_images, fill_prompt
 from rexrank.space.generation.adapters.chat import images_per_study
 from rexrank.space.generation.adapters.remote import RemoteCodeModel
-from tests import hubcache
+from rexrank.testing import hubcache
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -19,7 +19,7 @@ from rexrank.errors import InputError, ModelUnavailableError
 from rexrank.space.generation.batching import BatchRunner
 from rexrank.space.generation.run import garbage_reason, generate_reports, progress_path
 from rexrank.space.generation.adapters.remote import RemoteCodeModel
-from tests import hubcache
+from rexrank.testing import hubcache
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,7 +15,7 @@ from rexrank.metrics.scorers.green.tokens import OFFICIAL_CHAT_TEMPLATE, GreenTo
 from rexrank.metrics.registry import GREEN_MODEL, load_scorer
 from rexrank import assets
 from rexrank.errors import InputError, RemoteCodeRefused
-from tests import hubcache
+from rexrank.testing import hubcache
 
 
 @pytest.fixture(scope="module")

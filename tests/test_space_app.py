@@ -15,7 +15,7 @@ from rexrank.space import leaderboard as lb
 from rexrank.space.app import AppSettings, about_markdown, queue_view, submit_view
 from rexrank.space.store import FINISHED, LocalDirStore, Request, new_request_id
 from rexrank.space.submit import SubmitPolicy
-from tests import hubcache
+from rexrank.testing import hubcache
 
 
 @pytest.fixture

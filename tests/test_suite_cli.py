@@ -44,7 +44,16 @@ def _score(tmp_path: Path, predictions: Path, *extra: str, out: str = "out") -> 
     return code, json.loads(path.read_text()) if code == 0 and path.exists() else None
 
 
-def test_score_end_to_end_bleu2_and_bertscore(tmp_path, predictions_file, tiny_bertscore_models, capsys):
+@pytest.fixture(scope="module")
+def iu_findings_references() -> dict[str, str]:
+    from rexrank.datasets.tracks import load_track
+
+    track = load_track("iu_xray", "findings")
+    return dict(zip(track.study_ids, track.references))
+
+
+def test_score_end_to_end_bleu2_and_bertscore(tmp_path, predictions_file, tiny_bertscore_models, capsys,
+                                              iu_findings_references):
     code, results = _score(tmp_path, predictions_file, "--metrics", "bleu2", "bertscore")
     assert code == 0
     printed = capsys.readouterr().out
@@ -57,7 +66,7 @@ def test_score_end_to_end_bleu2_and_bertscore(tmp_path, predictions_file, tiny_b
     assert len(ids) == IU_TEST_STUDIES == len(set(ids))
     # the suite reports the scorer's own per-study values, aligned by study id
     preds = json.loads(predictions_file.read_text())
-    direct = Bleu2Scorer()([preds[i] for i in ids[:25]], [_ref(i) for i in ids[:25]])
+    direct = Bleu2Scorer()([preds[i] for i in ids[:25]], [iu_findings_references[i] for i in ids[:25]])
     assert results["per_study"]["bleu2"][:25] == pytest.approx(direct.values["bleu2"], abs=0)
     for metric in ("bleu2", "bertscore"):
         entry = results["metrics"][metric]
@@ -81,18 +90,6 @@ def test_score_end_to_end_bleu2_and_bertscore(tmp_path, predictions_file, tiny_b
         assert (tmp_path / "out" / "plots" / name).stat().st_size > 1000
     corr = results["analyses"]["correlation"]
     assert corr["metrics"] == ["bleu2", "bertscore"] and corr["pearson"][0][0] == pytest.approx(1.0)
-
-
-_REFS: dict[str, str] = {}
-
-
-def _ref(study_id: str) -> str:
-    if not _REFS:
-        from rexrank.datasets.tracks import load_track
-
-        track = load_track("iu_xray", "findings")
-        _REFS.update(zip(track.study_ids, track.references))
-    return _REFS[study_id]
 
 
 def test_second_run_reuses_cached_scores(tmp_path, predictions_file, tiny_bertscore_models):

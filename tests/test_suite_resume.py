@@ -33,9 +33,14 @@ class DyingScorer:
 
 @pytest.fixture
 def dying_metric(monkeypatch):
+    """The registry entry, small chunks, and the scorer's call log (the scorer is built by the
+    suite from its import path, so the log lives on the module; each test starts it empty)."""
     monkeypatch.setitem(METRICS, "dying", MetricSpec("dying", "Dying", "tests.test_suite_resume:DyingScorer",
                                                      needs_api=True, extra=True))
     monkeypatch.setattr(suite_run, "_CHUNK", 10)
+    monkeypatch.setattr(DyingScorer, "die_on_call", 2)
+    CALLS.clear()
+    yield
     CALLS.clear()
 
 
@@ -50,7 +55,6 @@ def test_interrupted_slow_metric_resumes_from_saved_chunks(dying_metric, tmp_pat
     assert CALLS == [10, 10, 10, 10, 5]  # resumed: only the 25 unsaved studies, in chunks
     assert out["dying"]["cache"] == {"hits": 10, "computed": 25}
     assert out["dying"]["per_study"] == [float(i + 1) for i in range(35)]
-    DyingScorer.die_on_call = 2
 
 
 class HalfFailingScorer:
@@ -69,6 +73,7 @@ class HalfFailingScorer:
 
 
 def test_failed_studies_are_not_cached_and_are_retried(monkeypatch, tmp_path):
+    monkeypatch.setattr(HalfFailingScorer, "calls", 0)
     monkeypatch.setitem(METRICS, "flaky", MetricSpec("flaky", "Flaky", "tests.test_suite_resume:HalfFailingScorer",
                                                      needs_api=True, extra=True))
     monkeypatch.setenv("FLAKY_MODEL", "judge-a")

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.standins.vocab import wordpiece_pieces
+from rexrank.testing.standins.vocab import wordpiece_pieces
 
 SENTENCES = [
     "The heart size is normal. The mediastinal contours are within normal limits.",

@@ -19,7 +19,7 @@ import io
 from pathlib import Path
 from typing import Iterable
 
-from tests.standins.vocab import wordpiece_pieces
+from rexrank.testing.standins.vocab import wordpiece_pieces
 
 NER_REPO = "Angelakeke/RaTE-NER-Deberta"
 BIOLORD_REPO = "FremyCompany/BioLORD-2023-C"

@@ -18,7 +18,7 @@ import io
 import json
 from pathlib import Path
 
-from tests.standins.core import SENTENCES
+from rexrank.testing.standins.core import SENTENCES
 
 SIZES = {
     "tiny": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4),

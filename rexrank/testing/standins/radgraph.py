@@ -22,8 +22,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+from rexrank.metrics.oracle.client import TASKS, oracle_python
 
-ROOT = Path(__file__).resolve().parents[2]
+
 PUBMEDBERT_ID = "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext"
 RRG_ID = "StanfordAIMI/RRG_scorers"
 # (scale, bias shift per label) of the final NER (ANAT-DP, OBS-DP, OBS-U, OBS-DA) and relation
@@ -33,10 +34,6 @@ RRG_ID = "StanfordAIMI/RRG_scorers"
 # quadratic in the number of raw relations).
 SCALING = {"tiny": (30.0, [-1.03, 3.19, -5.48, -2.65], [1.1, 1.4, -0.7], 0.1),
            "real": (30.0, [-1.08, -4.23, 1.88, 1.18], [-1.5, 1.8, -4.5], 0.1)}
-
-
-def oracle_python() -> Path:
-    return Path(os.environ.get("REXRANK_ORACLE_PYTHON", ROOT / ".oracle" / "bin" / "python"))
 
 
 WORDS = ("no pleural effusion pneumothorax focal consolidation mild moderate small large left right bilateral "
@@ -97,7 +94,7 @@ def build_radgraph(out_dir: str | Path, encoder_dir: str | Path, size: str = "ti
     python = oracle_python()
     if not python.exists():
         raise FileNotFoundError(f"oracle venv not found at {python}: run `bash scripts/oracle_env.sh`")
-    subprocess.run([str(python), "-P", str(ROOT / "tests" / "oracle" / "tasks" / "radgraph.py"), json.dumps(request)],
+    subprocess.run([str(python), "-P", str(TASKS / "radgraph.py"), json.dumps(request)],
                    check=True, env=env, stdout=subprocess.DEVNULL)
     archive = out / "radgraph.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -118,7 +115,7 @@ def build_all(out_dir: str | Path, size: str = "tiny", seed: int = 0,
 
 def store_in_hub_cache(parts: dict[str, Path]) -> None:
     """Put both under their real repo ids in the current HF cache (``HF_HUB_CACHE``)."""
-    from tests.hubcache import put_files, put_folder
+    from rexrank.testing.hubcache import put_files, put_folder
 
     put_folder(PUBMEDBERT_ID, parts["encoder"])
     put_files(RRG_ID, {"radgraph.tar.gz": parts["archive"]})

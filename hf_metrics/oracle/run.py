@@ -4,7 +4,7 @@ Started once per test session by ``tests/fixtures/oracle.py`` with ``.oracle/bin
 Protocol: one JSON request per line on stdin, ``{"task": NAME, "args": {...}}``; one JSON
 answer per line on the original stdout, ``{"ok": true, "result": ...}`` or
 ``{"ok": false, "error": "..."}``. Everything the packages print goes to stderr.
-Each task is ``tests/oracle/tasks/<NAME>.py`` with a ``run(**args)`` function; task modules
+Each task is ``hf_metrics/oracle/tasks/<NAME>.py`` with a ``run(**args)`` function; task modules
 keep their loaded models in module globals, so each package is imported once.
 """
 
