@@ -42,7 +42,7 @@ class MetricSpec:
     display: str  # as the leaderboard writes it
     scorer: str  # "module:Class"
     models: tuple[ModelRef, ...] = ()
-    higher_is_better: bool = True
+    per_study_higher_is_better: bool = True  # direction of the per-study values (RadCliQ-v1: lower is better)
     reported_as: Literal["mean", "reciprocal_mean"] = "mean"
     leaderboard_column: str | None = None  # column in the published ReXrank tables
     needs_gpu: bool = False  # runs on CPU too, but far too slowly for a full test set
@@ -50,6 +50,12 @@ class MetricSpec:
     requires: tuple[str, ...] = ()  # metrics whose per-study values this one combines
     extra: bool = False  # not one of the ReXrank eight
     official: str = ""  # the implementation we reproduce
+
+    @property
+    def higher_is_better(self) -> bool:
+        """Direction of the reported (leaderboard) value: a reciprocal of a lower-is-better mean is higher-is-better.
+        This is what ``higher_is_better`` means everywhere (results, comparisons, ranks)."""
+        return self.per_study_higher_is_better != (self.reported_as == "reciprocal_mean")
 
     def scorer_class(self) -> type:
         """The scorer class, imported now; a clear error when this installation lacks what it needs."""
@@ -85,7 +91,7 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("radgraph", "RadGraph F1", "rexrank.metrics.scorers.radgraph:RadGraphScorer",
                    (RRG_SCORERS_RADGRAPH, PUBMEDBERT), leaderboard_column="RadGraph",
                    official="CXR-Report-Metric / radgraph 0.1.18 model_type='radgraph'"),
-        MetricSpec("radcliq", "1/RadCliQ-v1", "rexrank.metrics.scorers.radcliq:RadCliQScorer", higher_is_better=False,
+        MetricSpec("radcliq", "1/RadCliQ-v1", "rexrank.metrics.scorers.radcliq:RadCliQScorer", per_study_higher_is_better=False,
                    reported_as="reciprocal_mean", leaderboard_column="1/RadCliQ-v1",
                    requires=("radgraph", "bertscore", "semb_score", "bleu2"),
                    official="CXR-Report-Metric RadCliQ-v1 pickles"),
@@ -94,7 +100,7 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("green", "GREEN", "rexrank.metrics.scorers.green:GreenScorer", (GREEN_MODEL,), leaderboard_column="GREEN",
                    needs_gpu=True, official="Stanford-AIMI/GREEN@d72c195 (green_score 0.0.12)"),
         MetricSpec("fineradscore", "1/FineRadScore", "rexrank.metrics.scorers.fineradscore:FineRadScoreScorer",
-                   higher_is_better=False, reported_as="reciprocal_mean", leaderboard_column="1/FineRadScore",
+                   per_study_higher_is_better=False, reported_as="reciprocal_mean", leaderboard_column="1/FineRadScore",
                    needs_api=True, official="rajpurkarlab/FineRadScore@3f5e1dc (GPT-4 few-shot path)"),
         MetricSpec("chexbert", "CheXbert F1", "rexrank.metrics.scorers.chexbert:CheXbertScorer",
                    (RRG_SCORERS_CHEXBERT, BERT_BASE_UNCASED), extra=True,

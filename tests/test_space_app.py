@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from rexrank.space import leaderboard as lb
-from rexrank.space.app import AppSettings, about_markdown, queue_view, submit_view
+from rexrank.space.ui.views import AppSettings, about_markdown, queue_view, submit_view
 from rexrank.space.store import FINISHED, LocalDirStore, Request, new_request_id
 from rexrank.space.submit import SubmitPolicy
 from rexrank.testing import hubcache

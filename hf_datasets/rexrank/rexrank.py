@@ -15,21 +15,10 @@ from pathlib import Path
 
 import datasets
 
+from rexrank.citation import REXRANK_CITATION, REXRANK_HOMEPAGE
 from rexrank.datasets import manifests, registry
 from rexrank.errors import InputError
 
-_CITATION = """\
-@misc{zhang2024rexrank,
-      title={ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-      author={Xiaoman Zhang and Hong-Yu Zhou and Xiaoli Yang and Oishi Banerjee and Julián N. Acosta and Josh Miller and Ouwen Huang and Pranav Rajpurkar},
-      year={2024},
-      eprint={2411.15122},
-      archivePrefix={arXiv},
-      primaryClass={cs.CV},
-      url={https://arxiv.org/abs/2411.15122},
-}
-"""
-_HOMEPAGE = "https://rajpurkarlab.github.io/ReXrank/"
 _LICENSE = "Manifests: MIT (rajpurkarlab/ReXrank). Images and reports: each source's own licence and data use agreement."
 
 _VERSION = datasets.Version("1.0.0")
@@ -85,7 +74,7 @@ class Rexrank(datasets.GeneratorBasedBuilder):
 
     def _info(self) -> datasets.DatasetInfo:
         return datasets.DatasetInfo(description=self.config.description, features=features_for(self.config.name),
-                                    homepage=_HOMEPAGE, license=_LICENSE, citation=_CITATION)
+                                    homepage=REXRANK_HOMEPAGE, license=_LICENSE, citation=REXRANK_CITATION)
 
     def _split_generators(self, dl_manager):
         config = self.config.name

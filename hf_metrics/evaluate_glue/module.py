@@ -23,6 +23,7 @@ from typing import Any
 import datasets
 import evaluate
 
+from rexrank.citation import REXRANK_CITATION
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import get_spec, load_scorer
 
@@ -41,15 +42,6 @@ CXR_REPORT_METRIC_CITATION = """\
 """
 
 #: Every module cites ReXrank after its own metric's paper(s).
-REXRANK_CITATION = """\
-@article{zhang2024rexrank,
-  title   = {ReXrank: A Public Leaderboard for AI-Powered Radiology Report Generation},
-  author  = {Zhang, Xiaoman and Zhou, Hong-Yu and Yang, Xiaoli and Banerjee, Oishi and Acosta, Juli{\\'a}n N. and
-             Miller, Josh and Huang, Ouwen and Rajpurkar, Pranav},
-  journal = {arXiv preprint arXiv:2411.15122},
-  year    = {2024}
-}
-"""
 
 
 class ScorerMetric(evaluate.Metric):

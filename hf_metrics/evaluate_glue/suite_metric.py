@@ -13,7 +13,7 @@ import evaluate
 
 from rexrank.metrics import suite
 from rexrank.metrics.reporting.results_file import sanitize
-from rexrank.metrics.evaluate_glue.module import REXRANK_CITATION
+from rexrank.citation import REXRANK_CITATION
 from rexrank.metrics.registry import METRICS, default_metrics
 
 DESCRIPTION = """\

@@ -11,13 +11,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from rexrank.errors import CheckpointMismatchError, ModelUnavailableError
 
@@ -136,13 +137,37 @@ def check_state_dict(model: Any, state_dict: dict[str, Any], what: str,
     model.load_state_dict({k: v for k, v in state_dict.items() if k in expected}, strict=True)
 
 
-def from_pretrained_strict(cls: Any, path: str | os.PathLike, what: str, **kwargs: Any) -> Any:
-    """``cls.from_pretrained`` that refuses missing, unexpected or mismatched weights."""
+@contextlib.contextmanager
+def quiet_transformers_loading() -> Iterator[None]:
+    """Without transformers' per-load "LOAD REPORT" table and weight-loading bars: the strict
+    check below reports every key problem itself (and refuses the checkpoint), so the table only
+    repeats, for keys we left out on purpose (a pooler we do not build), what nobody can act on."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        model, info = cls.from_pretrained(path, output_loading_info=True, **kwargs)
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+def from_pretrained_strict(cls: Any, path: str | os.PathLike, what: str, ignore: Iterable[str] = (),
+                           **kwargs: Any) -> Any:
+    """``cls.from_pretrained`` that refuses missing, unexpected or mismatched weights (keys starting
+    with one of ``ignore`` excepted: parts of the checkpoint the scorer deliberately does not build)."""
+    ignore = tuple(ignore)
+    try:
+        with quiet_transformers_loading():
+            model, info = cls.from_pretrained(path, output_loading_info=True, **kwargs)
     except OSError as err:
         raise CheckpointMismatchError(f"{what}: cannot load weights from {path}: {err}") from err
-    problems = {k: v for k, v in info.items() if v and k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {k: sorted(key for key in v if not (ignore and key.startswith(ignore)))
+                for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
+    problems = {k: v for k, v in problems.items() if v}
     if problems:
         raise CheckpointMismatchError(
             f"{what}: checkpoint at {path} does not match {cls.__name__} exactly: {problems}. "

@@ -233,8 +233,7 @@ def site_ranks(results: Sequence[Mapping[str, Any]], metric: str) -> dict[str, A
     if len(tables) < 2:
         return None
     sites = sorted(set.intersection(*(set(t["groups"]) for _, t in tables)))
-    higher = METRICS[metric].higher_is_better != (METRICS[metric].reported_as == "reciprocal_mean") \
-        if metric in METRICS else True
+    higher = METRICS[metric].higher_is_better if metric in METRICS else True
     ranks: dict[str, dict[str, int]] = {name: {} for name, _ in tables}
     for site in sites:
         vals = [(name, stats_float(t["groups"][site].get(metric, {}).get("value"))) for name, t in tables]

@@ -25,7 +25,7 @@ def summarise(run: MetricRun, *, ci: str = "normal", confidence: float = 0.95, n
         "n": iv.n, "n_missing": iv.n_missing,
         "mean": mean_iv.value, "mean_ci": [mean_iv.low, mean_iv.high],
         "reported_as": spec.reported_as,
-        "higher_is_better": spec.higher_is_better != (spec.reported_as == "reciprocal_mean"),
+        "higher_is_better": spec.higher_is_better,
         "leaderboard_column": spec.leaderboard_column,
         "columns": {c: _mean(v) for c, v in run.values.items() if c != spec.name},
         "corpus": run.corpus,

@@ -28,7 +28,7 @@ from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, default_spl
 from rexrank.metrics.scorers.ratescore.spans import decode_spans
 from rexrank.metrics.registry import BIOLORD, RATE_NER
 from rexrank.metrics.scorers.base import ScoreResult
-from rexrank.errors import CheckpointMismatchError, InputError
+from rexrank.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -81,16 +81,7 @@ def _load_encoder(path: str, device: str):
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
-    try:
-        model, info = AutoModel.from_pretrained(path, add_pooling_layer=False, output_loading_info=True)
-    except OSError as err:
-        raise CheckpointMismatchError(f"BioLORD: cannot load weights from {path}: {err}") from err
-    problems = {k: sorted(key for key in v if not key.startswith("pooler."))
-                for k, v in info.items() if k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
-    problems = {k: v for k, v in problems.items() if v}
-    if problems:
-        raise CheckpointMismatchError(f"BioLORD: checkpoint at {path} does not match {type(model).__name__} "
-                                      f"exactly: {problems}. We refuse to score with partly random weights.")
+    model = models.from_pretrained_strict(AutoModel, path, "BioLORD", ignore=("pooler.",), add_pooling_layer=False)
     return tokenizer, model.eval().to(device)
 
 

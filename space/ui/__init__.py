@@ -1,0 +1,1 @@
+"""The Space's user interface: ``views`` (what each tab shows, plain functions) and ``tabs`` (the Gradio components)."""

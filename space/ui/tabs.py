@@ -1,0 +1,84 @@
+"""The Space's tabs: each builder adds one tab's components and events to the open ``gr.Blocks``."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from rexrank.datasets.registry import TEST_SETS, TRACKS
+from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
+from rexrank.space import leaderboard as lb
+from rexrank.space.store import STATES, Store
+from rexrank.space.ui.views import AppSettings, about_markdown, leaderboard_view, queue_view, submit_view
+
+
+def leaderboard_tab(demo: gr.Blocks, store: Store) -> None:
+    """Tables per test set × track, sortable and searchable, and a plot of the top systems."""
+    metric_choices = [(METRICS[n].display, n) for n in REXRANK_EIGHT]
+    with gr.Row():
+        dataset = gr.Dropdown([(t.display, t.name) for t in TEST_SETS.values()], value="mimic_cxr",
+                              label="Test set", elem_id="testset-dropdown")
+        track = gr.Radio([(t.display, t.name) for t in TRACKS.values()], value="findings", label="Track")
+        metric = gr.Dropdown(metric_choices, value="radcliq", label="Plot metric", elem_id="plot-metric")
+        refresh = gr.Button("Refresh", size="sm")
+    table = gr.Dataframe(label="Leaderboard (click a column to sort)", interactive=False, wrap=True,
+                         show_search="search", datatype="markdown", max_height=640,
+                         elem_id="leaderboard-table")
+    gr.Markdown(f"*{lb.OURS}*: evaluated by this Space's worker (± is the 95% CI half-width). "
+                f"*{lb.PUBLISHED}*: the official ReXrank tables. *(custom test set)*: scored on a local "
+                "manifest that is not the pinned official one, so not comparable.", elem_classes="state-note")
+    plot = gr.BarPlot(x="system", y="value", title="Top systems (★ evaluated here)", sort="-y", y_lim=[0, None],
+                      x_label_angle=-30, height=360)
+
+    def show(test_set, track, plot_metric):
+        return leaderboard_view(store, test_set, track, plot_metric)
+
+    for trigger in (dataset.change, track.change, metric.change, refresh.click):
+        trigger(show, [dataset, track, metric], [table, plot], api_name=False)
+    demo.load(show, [dataset, track, metric], [table, plot], api_name="leaderboard")
+
+
+def submit_tab(store: Store, settings: AppSettings) -> None:
+    """A Hub model id or a predictions file, checked at once and queued."""
+    gr.Markdown("Submit a **Hub model** (the worker generates its reports) or upload a "
+                "**predictions file** for one test set. Each request is evaluated once.")
+    with gr.Row():
+        model = gr.Textbox(label="Hub model id", placeholder="IAMJB/chexpert-mimic-cxr-findings-baseline")
+        revision = gr.Textbox(label="Revision (optional)", placeholder="main or a commit sha")
+    with gr.Row():
+        upload = gr.File(label="…or a predictions file (.json, .jsonl, .csv)", type="filepath",
+                         file_types=[".json", ".jsonl", ".csv"], elem_id="predictions-upload")
+        name = gr.Textbox(label="System name (for a predictions file)", elem_id="system-name")
+    datasets = gr.CheckboxGroup([(t.display, t.name) for t in TEST_SETS.values()], value=["iu_xray"],
+                                label="Test sets")
+    submit_track = gr.Radio([(t.display, t.name) for t in TRACKS.values()], value="findings", label="Track")
+    button = gr.Button("Submit", variant="primary", elem_id="submit-button")
+    status = gr.Markdown(elem_id="submit-status")
+
+    if settings.on_space:
+        def submit(model_id, revision, predictions_file, system_name, test_sets, track,
+                   profile: gr.OAuthProfile | None):
+            return submit_view(store, settings, model_id, revision, predictions_file, system_name,
+                               test_sets, track, profile.username if profile else None)
+    else:
+        def submit(model_id, revision, predictions_file, system_name, test_sets, track):
+            return submit_view(store, settings, model_id, revision, predictions_file, system_name,
+                               test_sets, track, None)
+    button.click(submit, [model, revision, upload, name, datasets, submit_track], status,
+                 api_name="submit")
+
+
+def queue_tab(demo: gr.Blocks, store: Store, settings: AppSettings) -> None:
+    """Every request and its state, refreshed on a timer."""
+    queue = gr.Dataframe(label="Requests (newest first)", interactive=False, wrap=True,
+                         elem_id="queue-table")
+    gr.Markdown(" → ".join(STATES[:2]) + " → FINISHED / FAILED (with the reason)",
+                elem_classes="state-note")
+    queue_refresh = gr.Button("Refresh", size="sm", elem_id="queue-refresh")
+    queue_refresh.click(lambda: queue_view(store), None, queue, api_name="queue")
+    gr.Timer(settings.refresh_seconds).tick(lambda: queue_view(store), None, queue, api_name=False)
+    demo.load(lambda: queue_view(store), None, queue, api_name=False)
+
+
+def about_tab(store: Store, settings: AppSettings) -> None:
+    """The metrics from the registry, how to reproduce, the citation."""
+    gr.Markdown(about_markdown(settings, store))

@@ -1,0 +1,98 @@
+"""What the Space's tabs show, as plain functions of the store (tested without a browser)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+from rexrank.citation import REXRANK_CITATION
+from rexrank.errors import RexrankError
+from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
+from rexrank.space import leaderboard as lb
+from rexrank.space.redaction import redact
+from rexrank.space.store import Store
+from rexrank.space.submit import SubmitPolicy, check_rate_limit, enqueue, file_requests, model_requests, read_upload
+
+logger = logging.getLogger(__name__)
+
+QUEUE_COLUMNS = ["Request", "Submitted", "System", "Test set", "Track", "State", "Reason", "Attempts"]
+
+
+@dataclass
+class AppSettings:
+    on_space: bool = field(default_factory=lambda: bool(os.environ.get("SPACE_ID")))
+    policy: SubmitPolicy = field(default_factory=SubmitPolicy)
+    metrics: list[str] | None = None  # what the worker computes (for the About tab)
+    refresh_seconds: float = 5.0
+
+
+def leaderboard_view(store: Store, dataset: str, track: str, metric: str):
+    """The table of one test set × track, and the top systems on ``metric`` for the plot."""
+    frame = lb.leaderboard(store, dataset, track)
+    header = METRICS[metric].display if metric in METRICS else metric
+    top = lb.top_systems(frame, header) if header in frame else None
+    return frame, top
+
+
+def queue_view(store: Store):
+    import pandas as pd
+
+    rows = [[r.id, r.submitted_at.replace("T", " ").rstrip("Z"), r.name, r.dataset, r.track, r.state,
+             r.reason or "", r.attempts] for r in reversed(store.requests())]
+    return pd.DataFrame(rows, columns=QUEUE_COLUMNS)
+
+
+def submit_view(store: Store, settings: AppSettings, model: str, revision: str, upload: str | None,
+                name: str, datasets: list[str], track: str, submitter: str | None) -> str:
+    """Validate and enqueue; returns the message shown under the button (never raises)."""
+    try:
+        if settings.on_space and submitter is None:
+            return "Please log in with your Hugging Face account to submit."
+        model = (model or "").strip()
+        if bool(model) == bool(upload):
+            return "Give either a Hub model id or a predictions file (not both)."
+        if upload:
+            data = read_upload(upload, settings.policy)
+            requests, artifacts = file_requests(data, os.path.basename(upload), datasets, track, display_name=name,
+                                                policy=settings.policy, submitter=submitter, metrics=settings.metrics)
+        else:
+            try:
+                requests = model_requests(model, revision, datasets, track, submitter=submitter,
+                                          metrics=settings.metrics)
+            except ImportError:
+                return "Model submissions are not available in this installation; upload a predictions file."
+            artifacts = None
+        check_rate_limit(store, submitter, settings.policy, wanted=len(requests))
+        return "\n\n".join(enqueue(store, requests, artifacts))
+    except RexrankError as err:
+        return f"Not submitted: {redact(str(err))}"
+    except Exception as err:  # noqa: BLE001 - the user gets a message, the log the traceback
+        logger.exception("submission failed")
+        return f"Not submitted: internal error ({type(err).__name__}); please report it."
+
+
+def about_markdown(settings: AppSettings, store: Store) -> str:
+    lines = ["## Metrics", "",
+             "| metric | column | reported as | official implementation | models (repo @ revision) | needs |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    for name in REXRANK_EIGHT:
+        spec = METRICS[name]
+        models = ", ".join(f"`{m.repo_id}@{m.revision}`" for m in spec.models) or "none"
+        needs = ", ".join(x for x, on in (("GPU", spec.needs_gpu), ("LLM API", spec.needs_api)) if on) or "CPU"
+        reported = "1 / mean" if spec.reported_as == "reciprocal_mean" else "mean"
+        lines.append(f"| `{name}` | {spec.display} | {reported} | {spec.official} | {models} | {needs} |")
+    computed = ", ".join(settings.metrics) if settings.metrics else "the default set (`rexrank metrics`)"
+    lines += ["", f"This Space's worker computes: {computed}. Every value comes with its 95% confidence "
+              "interval (mean ± 1.96·SD/√n) and n; results keep per-study values and full provenance "
+              "(model revisions, library versions, manifest sha256).", "",
+              "## Reproduce locally", "", "```bash",
+              "pip install 'rexrank[space]'   # or: bash scripts/setup.sh",
+              "rexrank generate --model ORG/MODEL --dataset iu_xray --out preds.json",
+              "rexrank score --dataset iu_xray --track findings --predictions preds.json --out results/",
+              "rexrank serve                  # this Space, on a local store", "```", "",
+              "Predictions files: the ReXrank JSON (the test-set JSON with a `model_prediction` per study), "
+              "a `{study_id: report}` JSON, JSON lines or CSV with `study_id` and `report` columns.", "",
+              "## Citation", "", "```bibtex", REXRANK_CITATION.strip(), "```", "",
+              f"Published tables: github rajpurkarlab/ReXrank @ b7efa9f (gh-pages). Store: `{store.location}`."]
+    return "\n".join(lines)
