@@ -28,8 +28,6 @@ from rexrank.errors import InputError
 
 logger = logging.getLogger(__name__)
 
-VIEWS = ("frontal", "lateral", "unknown")
-
 # Fields every normalised row has, in this order.
 COMMON_FIELDS = ("study_id", "image_paths", "views", "key_image", "indication", "comparison",
                  "age", "sex", "findings", "impression", "report")

@@ -42,3 +42,11 @@ def test_unknown_names_are_refused_with_the_known_ones():
         registry.get_test_set("mimic")
     with pytest.raises(InputError, match="findings, findings_impression"):
         registry.get_track("impression")
+
+
+@pytest.mark.parametrize("name", ["iu_xray"])
+def test_normalised_rows_have_the_common_fields_then_the_test_sets_extras(name):
+    from rexrank.datasets.manifests import COMMON_FIELDS, load_manifest
+
+    for study in load_manifest(name, "test").studies:
+        assert tuple(study) == COMMON_FIELDS + registry.TEST_SETS[name].extra_fields

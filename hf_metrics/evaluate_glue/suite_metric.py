@@ -14,7 +14,6 @@ import evaluate
 from rexrank.metrics import suite
 from rexrank.metrics.reporting.results_file import sanitize
 from rexrank.citation import REXRANK_CITATION
-from rexrank.metrics.registry import METRICS, default_metrics
 
 DESCRIPTION = """\
 The ReXrank suite: the metrics of the ReXrank leaderboard for chest X-ray report generation
@@ -90,10 +89,3 @@ class SuiteMetric(evaluate.Metric):
             for entry in out.values():
                 entry["study_ids"] = [str(i) for i in study_ids]
         return sanitize(out)
-
-
-def available_metrics() -> dict[str, bool]:
-    """Every registry metric and whether it runs by default here."""
-    defaults = set(default_metrics())
-    return {name: name in defaults for name in METRICS}
-

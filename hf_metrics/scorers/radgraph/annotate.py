@@ -21,9 +21,6 @@ from rexrank.metrics.scorers.radgraph.text import EncodedDoc, WordPiecer, segmen
 
 logger = logging.getLogger(__name__)
 
-RRG_REPO = "StanfordAIMI/RRG_scorers"
-
-
 @dataclass(frozen=True)
 class Annotation:
     """One report's RadGraph output. Spans are inclusive word indices into ``words``; a relation

@@ -18,7 +18,6 @@ from typing import Any
 import torch
 from torch import nn
 
-ENCODER_PREFIX = "_embedder.token_embedder_bert._matched_embedder.transformer_model."
 UNUSED_PREFIXES = ("_coref.", "_events.")  # present in weights.th, off in RadGraph's config
 
 
