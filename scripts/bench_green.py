@@ -90,11 +90,15 @@ def main() -> int:
         table.append(("official loop (batch 8, input order)", seconds, sum(map(len, official))))
         for batch_size in args.batch_sizes:
             engine = green.HFEngine.__new__(green.HFEngine)  # the scorer's engine on the already loaded model
-            engine.model, engine.device = model, "cpu"
+            engine.model, engine.device, engine.halving = model, "cpu", {}
             scorer = green.GreenScorer(device="cpu", batch_size=batch_size, cache=False, progress=False,
                                        max_length=args.max_length)
             start = time.perf_counter()
-            ours = scorer._complete(prompts, tokenizer.eos_id, engine, _Resolved())
+            work = green._GreenWork(scorer, prompts, tokenizer, _Resolved(), trust=False)
+            for stage in work.stages():  # the scorer's own batches, on the engine above
+                for job in stage.jobs:
+                    work.absorb(job, stage.runner.run(engine, job))
+            ours = [work.done[k] for k in work.keys]
             seconds = time.perf_counter() - start
             same = all(a == b[:len(a)] for a, b in zip(official, ours))
             table.append((f"ours (length-sorted, batch {batch_size})", seconds, sum(map(len, ours))))
@@ -113,7 +117,7 @@ def main() -> int:
 
 
 class _Resolved:
-    """Just what ``GreenScorer._complete`` reads for its (disabled) cache key."""
+    """Just what the GREEN work reads for its (disabled) completion cache key."""
 
     class ref:
         repo_id = "bench/green-small"

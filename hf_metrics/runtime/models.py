@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import re
@@ -97,8 +98,41 @@ def resolve(ref: ModelRef) -> ResolvedModel:
     return ResolvedModel(ref, path, path.name, "hub")
 
 
+# Set while a driver plans work that runs elsewhere (Ray actors): the device those actors use.
+_REMOTE_DEVICE: contextvars.ContextVar[str | None] = contextvars.ContextVar("rexrank_remote_device", default=None)
+
+
+@contextlib.contextmanager
+def remote_device(device: str) -> Iterator[None]:
+    """Build scorers here for models that run on ``device`` elsewhere (no CUDA needed here)."""
+    token = _REMOTE_DEVICE.set(device)
+    try:
+        yield
+    finally:
+        _REMOTE_DEVICE.reset(token)
+
+
+def locate(resolved: ResolvedModel) -> ResolvedModel:
+    """``resolved`` on this machine: the same folder when it is here, else the same commit from
+    this machine's HF cache (a Ray actor on another node than the driver that resolved it)."""
+    if resolved.path.exists() or resolved.source == "local":
+        return resolved
+    pinned = ModelRef(resolved.ref.repo_id, resolved.revision, resolved.ref.files, resolved.ref.trust_remote_code)
+    found = resolve(pinned)
+    return ResolvedModel(resolved.ref, found.path, found.revision, found.source)
+
+
+def planning_remotely() -> bool:
+    """True while scorers are built to plan work that Ray actors run (no model is built here)."""
+    return _REMOTE_DEVICE.get() is not None
+
+
 def pick_device(device: str | None = None) -> str:
-    """The device to run on: the one asked for, else CUDA when present, else CPU."""
+    """The device to run on: the one asked for, else CUDA when present, else CPU (or, while
+    planning for actors, the actors' device)."""
+    remote = _REMOTE_DEVICE.get()
+    if remote is not None:
+        return remote if device in (None, "", "auto") else str(device)
     import torch
 
     if device not in (None, "", "auto"):
@@ -112,6 +146,8 @@ def default_dtype(device: str, half: bool | None = None):
     """fp32 on CPU (parity), fp16/bf16 on GPU only when asked: scores are defined in fp32."""
     import torch
 
+    if half and device.startswith("cuda") and _REMOTE_DEVICE.get() is not None:
+        return torch.bfloat16  # planned for actors: the GPUs Ray clusters run (Ampere and later) all have bf16
     if half and device.startswith("cuda"):
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     return torch.float32

@@ -29,11 +29,13 @@ import json
 import logging
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids, progress
+from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids
+from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import DISTILROBERTA
 from rexrank.metrics.scorers.base import ScoreResult
@@ -50,31 +52,42 @@ CACHE_LIMIT = 50_000  # distinct texts whose embeddings are kept in memory per m
 
 
 class _Encoder:
-    """distilroberta-base cut to ``num_layers`` layers, with its byte-level BPE vocabulary."""
+    """distilroberta-base cut to ``num_layers`` layers, with its byte-level BPE vocabulary.
+
+    The tokenizers and the per-text cache are built at once; the model only when a forward
+    pass runs here (a Ray driver plans the batches and never builds it)."""
 
     def __init__(self, resolved: models.ResolvedModel, device: str, num_layers: int, dtype: Any = None):
-        import torch
-        from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
+        from transformers import RobertaTokenizer
 
-        path = resolved.path
-        vocab, merges = _read_bpe(path)
+        vocab, merges = _read_bpe(resolved.path)
         # Built from vocab.json + merges.txt (not tokenizer.json) so that add_prefix_space is ours to set.
         self.tokenizers = {flag: RobertaTokenizer(vocab=vocab, merges=merges, add_prefix_space=flag)
                            for flag in (True, False)}
-        config = RobertaConfig.from_pretrained(str(path))
-        if config.num_hidden_layers < num_layers:
-            raise CheckpointMismatchError(f"{resolved.ref}: {config.num_hidden_layers} layers, layer {num_layers} asked for")
-        model = RobertaModel(config, add_pooling_layer=False)
-        state = {k.removeprefix("roberta."): v for k, v in _read_weights(path, resolved.ref).items()}
-        # lm_head (masked-LM head) and a stored position_ids buffer are not part of the encoder.
-        models.check_state_dict(model, state, f"BERTScore encoder {resolved.ref}",
-                                ignore_unexpected=("lm_head.", "pooler.", "embeddings.position_ids"))
-        model.encoder.layer = torch.nn.ModuleList(list(model.encoder.layer)[:num_layers])
-        self.model = model.eval().to(device=device, dtype=dtype)
-        self.device = device
+        self.resolved, self.device, self.num_layers, self.dtype = resolved, device, num_layers, dtype
         tok = self.tokenizers[True]
         self.cls_id, self.sep_id, self.pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id
         self.cache: dict[bool, OrderedDict[str, Any]] = {True: OrderedDict(), False: OrderedDict()}
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            import torch
+            from transformers import RobertaConfig, RobertaModel
+
+            path, ref = self.resolved.path, self.resolved.ref
+            config = RobertaConfig.from_pretrained(str(path))
+            if config.num_hidden_layers < self.num_layers:
+                raise CheckpointMismatchError(f"{ref}: {config.num_hidden_layers} layers, layer {self.num_layers} asked for")
+            model = RobertaModel(config, add_pooling_layer=False)
+            state = {k.removeprefix("roberta."): v for k, v in _read_weights(path, ref).items()}
+            # lm_head (masked-LM head) and a stored position_ids buffer are not part of the encoder.
+            models.check_state_dict(model, state, f"BERTScore encoder {ref}",
+                                    ignore_unexpected=("lm_head.", "pooler.", "embeddings.position_ids"))
+            model.encoder.layer = torch.nn.ModuleList(list(model.encoder.layer)[:self.num_layers])
+            self._model = model.eval().to(device=self.device, dtype=self.dtype)
+        return self._model
 
     def token_ids(self, texts: list[str], prefix_space: bool) -> list[list[int]]:
         """bert-score's ``sent_encode``: strip, ``<s></s>`` for an empty text, truncate to 512 ids."""
@@ -84,28 +97,48 @@ class _Encoder:
         return [[self.cls_id, *next(encoded)[:MAX_LENGTH - 2], self.sep_id] if t else [self.cls_id, self.sep_id]
                 for t in stripped]
 
-    def embed(self, texts: list[str], prefix_space: bool, batch_size: int, show_progress: bool) -> list[Any]:
-        """Normalised layer-``num_layers`` token embeddings of each text (each distinct text run once)."""
+    def forward(self, ids: list[list[int]]) -> list[Any]:
+        """One padded batch: each text's normalised layer-``num_layers`` token vectors (float32 arrays)."""
         import torch
 
-        cache = self.cache[prefix_space]
-        todo = [t for t in dict.fromkeys(texts) if t not in cache]
-        if todo:
-            ids = self.token_ids(todo, prefix_space)
-            batches = list(length_sorted_batches([len(i) for i in ids], batch_size))
-            with torch.inference_mode():
-                for batch in progress(batches, len(batches), "BERTScore", show_progress):
-                    input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id)
-                    hidden = self.model(input_ids=input_ids.to(self.device),
-                                        attention_mask=mask.to(self.device)).last_hidden_state.float()
-                    hidden = hidden / hidden.norm(dim=-1, keepdim=True)
-                    for row, i in enumerate(batch):
-                        seq = torch.tensor(ids[i])
-                        weights = ((seq != self.cls_id) & (seq != self.sep_id)).float()
-                        cache[todo[i]] = (hidden[row, :len(ids[i])].cpu(), weights)
+        with torch.inference_mode():
+            input_ids, mask = pad_ids(ids, self.pad_id)
+            hidden = self.model(input_ids=input_ids.to(self.device),
+                                attention_mask=mask.to(self.device)).last_hidden_state.float()
+            hidden = (hidden / hidden.norm(dim=-1, keepdim=True)).cpu()
+            return [hidden[row, :len(seq)].numpy().copy() for row, seq in enumerate(ids)]
+
+    def weights(self, ids: list[int]) -> Any:
+        """bert-score's token weights without idf: 1, and 0 for ``<s>`` / ``</s>``."""
+        import torch
+
+        seq = torch.tensor(ids)
+        return ((seq != self.cls_id) & (seq != self.sep_id)).float()
+
+    def evict(self) -> None:
+        for cache in self.cache.values():
             while len(cache) > CACHE_LIMIT:
                 cache.popitem(last=False)
-        return [cache[t] for t in texts]
+
+
+@dataclass(frozen=True)
+class _EncoderRunner(Runner):
+    """Where the BERTScore forward passes run (this process, or a Ray actor)."""
+
+    resolved: models.ResolvedModel
+    device: str
+    dtype: Any
+    num_layers: int = NUM_LAYERS
+
+    def key(self) -> tuple:
+        return ("bertscore-encoder", str(self.resolved.path), self.resolved.revision, self.device, str(self.dtype),
+                self.num_layers)
+
+    def build(self) -> _Encoder:
+        return _Encoder(models.locate(self.resolved), self.device, self.num_layers, self.dtype)
+
+    def run(self, encoder: _Encoder, job: Job) -> list[Any]:
+        return encoder.forward(list(job.payload))
 
 
 def _read_bpe(path: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -134,42 +167,60 @@ def _read_weights(path: Path, ref: models.ModelRef) -> dict[str, Any]:
     raise ModelUnavailableError(f"{ref}: no model.safetensors or pytorch_model.bin in {path}")
 
 
-def greedy_match(hyps: list[Any], refs: list[Any], official_batching: bool) -> tuple[list[float], list[float], list[float]]:
-    """bert-score's ``greedy_cos_idf`` (no idf) for aligned lists of (embeddings, weights)."""
-    import torch
-
-    n = len(hyps)
-    hyp_len = [h[0].shape[0] for h in hyps]
-    ref_len = [r[0].shape[0] for r in refs]
-    hyp_padded = [False] * n
-    ref_padded = [False] * n
+def padding_flags(hyp_len: Sequence[int], ref_len: Sequence[int], official_batching: bool
+                  ) -> tuple[list[bool], list[bool]]:
+    """Per pair, whether bert-score pads the hypothesis / reference in its 64-pair batch."""
+    n = len(hyp_len)
+    hyp_padded, ref_padded = [False] * n, [False] * n
     if official_batching:
         for start in range(0, n, OFFICIAL_PAIR_BATCH):
             block = range(start, min(n, start + OFFICIAL_PAIR_BATCH))
             hmax, rmax = max(hyp_len[i] for i in block), max(ref_len[i] for i in block)
             for i in block:
                 hyp_padded[i], ref_padded[i] = hyp_len[i] < hmax, ref_len[i] < rmax
+    return hyp_padded, ref_padded
+
+
+def pair_f1(hyp: Any, ref: Any, hyp_padded: bool, ref_padded: bool) -> tuple[Any, Any, Any]:
+    """bert-score's ``greedy_cos_idf`` (no idf) for one pair of (embeddings, weights): P, R, F."""
+    import torch
+
+    (h, hw), (r, rw) = hyp, ref
+    h, r, hw, rw = h.double(), r.double(), hw.double(), rw.double()
+    sim = h @ r.T
+    word_precision = sim.max(dim=1).values
+    word_recall = sim.max(dim=0).values
+    if ref_padded:
+        word_precision = word_precision.clamp(min=0)
+    if hyp_padded:
+        word_recall = word_recall.clamp(min=0)
+    p = (word_precision * (hw / hw.sum())).sum()
+    rr = (word_recall * (rw / rw.sum())).sum()
+    if h.shape[0] == 2 or r.shape[0] == 2:  # only <s></s>: bert-score sets P = R = 0
+        p, rr = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    f = torch.nan_to_num(2 * p * rr / (p + rr), nan=0.0)
+    return p, rr, f
+
+
+def greedy_match(hyps: list[Any], refs: list[Any], official_batching: bool) -> tuple[list[float], list[float], list[float]]:
+    """bert-score's ``greedy_cos_idf`` (no idf) for aligned lists of (embeddings, weights)."""
+    flags = padding_flags([h[0].shape[0] for h in hyps], [r[0].shape[0] for r in refs], official_batching)
     P, R, F = [], [], []
-    for i in range(n):
-        (h, hw), (r, rw) = hyps[i], refs[i]
-        h, r, hw, rw = h.double(), r.double(), hw.double(), rw.double()
-        sim = h @ r.T
-        word_precision = sim.max(dim=1).values
-        word_recall = sim.max(dim=0).values
-        if ref_padded[i]:
-            word_precision = word_precision.clamp(min=0)
-        if hyp_padded[i]:
-            word_recall = word_recall.clamp(min=0)
-        p = (word_precision * (hw / hw.sum())).sum()
-        rr = (word_recall * (rw / rw.sum())).sum()
-        if hyp_len[i] == 2 or ref_len[i] == 2:  # only <s></s>: bert-score sets P = R = 0
-            p, rr = torch.zeros((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
-        f = 2 * p * rr / (p + rr)
-        f = torch.nan_to_num(f, nan=0.0)
+    for h, r, hp, rp in zip(hyps, refs, *flags):
+        p, rr, f = pair_f1(h, r, hp, rp)
         P.append(p)
         R.append(rr)
         F.append(f)
     return P, R, F
+
+
+def rescale(raw_f: list[Any]) -> tuple[list[float], list[float]]:
+    """(rescaled F, raw F) as floats: ``(F - b) / (1 - b)`` with b read as float32, as bert-score does."""
+    import torch
+
+    raw = torch.stack(raw_f) if raw_f else torch.zeros(0, dtype=torch.float64)
+    baseline = float(torch.tensor(BASELINE_F, dtype=torch.float32))
+    return ((raw - baseline) / (1 - baseline)).tolist(), raw.tolist()
 
 
 class BertScoreScorer:
@@ -196,31 +247,81 @@ class BertScoreScorer:
     def _load(self) -> _Encoder:
         if self._encoder is None:
             self._resolved = models.resolve(self.ref)
-            resolved = self._resolved
-            self._encoder = models.load_once(
-                ("bertscore-encoder", str(resolved.path), resolved.revision, self.device, str(self.dtype), NUM_LAYERS),
-                lambda: _Encoder(resolved, self.device, NUM_LAYERS, self.dtype))
+            self._encoder = self._runner().load()
         return self._encoder
 
+    def _runner(self) -> _EncoderRunner:
+        return _EncoderRunner(self._resolved, self.device, self.dtype)
+
+    def _provenance(self) -> dict[str, Any]:
+        return {"models": [self._resolved.provenance()], "layer": NUM_LAYERS, "idf": False,
+                "baseline_f": BASELINE_F,
+                "tokenisation": "prefix_space (bert-score 0.3.11 on transformers 3.0.1, official pinned stack)"
+                if self.prefix_space else "no prefix space (bert-score 0.3.11 on transformers >= 4.20)",
+                "official_batching": self.official_batching, "device": self.device,
+                "dtype": str(self.dtype).removeprefix("torch."),
+                "official": "bert-score 0.3.11 BERTScorer(model_type='distilroberta-base', lang='en', "
+                            "rescale_with_baseline=True, idf=False)"}
+
+    def plan(self, predictions: Sequence[str], references: Sequence[str]) -> "_BertScoreWork":
+        """The call as model work (see :mod:`rexrank.metrics.runtime.work`); no model is built here."""
+        predictions, references = check_pairs(predictions, references, self.name)
+        return _BertScoreWork(self, predictions, references)
+
     def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+        return run_local(self.plan(predictions, references), self.show_progress)
+
+
+class _BertScoreWork(Work):
+    """Each distinct text not yet cached in this process is encoded once, in length-sorted
+    batches of ``batch_size``; then every pair is matched greedily on its own."""
+
+    metric = "bertscore"
+
+    def __init__(self, scorer: BertScoreScorer, predictions: list[str], references: list[str]):
+        super().__init__(len(predictions))
+        self.scorer = scorer
+        self.encoder = encoder = scorer._load()
+        self.cands = [re.sub(r" +", " ", p) for p in predictions]
+        self.refs = [re.sub(r" +", " ", r) for r in references]
+        self.cache = encoder.cache[scorer.prefix_space]
+        distinct = list(dict.fromkeys(self.refs + self.cands))
+        self.embedded = {t: self.cache[t] for t in distinct if t in self.cache}
+        todo = [t for t in distinct if t not in self.embedded]
+        ids = encoder.token_ids(todo, scorer.prefix_space) if todo else []
+        length = {t: e[0].shape[0] for t, e in self.embedded.items()} | {t: len(i) for t, i in zip(todo, ids)}
+        self.flags = padding_flags([length[c] for c in self.cands], [length[r] for r in self.refs],
+                                   scorer.official_batching)
+        self.jobs = [Job(tuple(todo[i] for i in batch), [ids[i] for i in batch])
+                     for batch in length_sorted_batches([len(i) for i in ids], scorer.batch_size)]
+
+    def stages(self):
+        if self.jobs:
+            yield Stage("BERTScore", self.scorer._runner(), self.jobs)
+
+    def absorb(self, job: Job, outputs) -> None:
         import torch
 
-        predictions, references = check_pairs(predictions, references, self.name)
-        encoder = self._load()
-        cands = [re.sub(r" +", " ", p) for p in predictions]
-        refs = [re.sub(r" +", " ", r) for r in references]
-        embedded = encoder.embed(refs + cands, self.prefix_space, self.batch_size, self.show_progress)
-        _, _, F = greedy_match(embedded[len(refs):], embedded[:len(refs)], self.official_batching)
-        raw = torch.stack(F) if F else torch.zeros(0, dtype=torch.float64)
-        baseline = float(torch.tensor(BASELINE_F, dtype=torch.float32))  # bert-score reads it as float32
-        rescaled = (raw - baseline) / (1 - baseline)
-        return ScoreResult(
-            self.name, {self.name: rescaled.tolist(), "bertscore_raw_f1": raw.tolist()},
-            provenance={"models": [self._resolved.provenance()], "layer": NUM_LAYERS, "idf": False,
-                        "baseline_f": BASELINE_F,
-                        "tokenisation": "prefix_space (bert-score 0.3.11 on transformers 3.0.1, official pinned stack)"
-                        if self.prefix_space else "no prefix space (bert-score 0.3.11 on transformers >= 4.20)",
-                        "official_batching": self.official_batching, "device": self.device,
-                        "dtype": str(self.dtype).removeprefix("torch."),
-                        "official": "bert-score 0.3.11 BERTScorer(model_type='distilroberta-base', lang='en', "
-                                    "rescale_with_baseline=True, idf=False)"})
+        for text, ids, hidden in zip(job.items, job.payload, outputs):
+            entry = (torch.from_numpy(hidden), self.encoder.weights(ids))
+            self.embedded[text] = self.cache[text] = entry
+
+    def failed_pairs(self, job: Job):
+        lost = set(job.items)
+        return [i for i in range(self.size) if self.cands[i] in lost or self.refs[i] in lost]
+
+    def available(self, index: int) -> bool:
+        return self.cands[index] in self.embedded and self.refs[index] in self.embedded
+
+    def values(self, indices):
+        hyp_padded, ref_padded = self.flags
+        raw = [pair_f1(self.embedded[self.cands[i]], self.embedded[self.refs[i]], hyp_padded[i], ref_padded[i])[2]
+               for i in indices]
+        rescaled, raw_f = rescale(raw)
+        return {self.metric: rescaled, "bertscore_raw_f1": raw_f}, None
+
+    def provenance(self):
+        return self.scorer._provenance()
+
+    def release(self) -> None:
+        self.encoder.evict()

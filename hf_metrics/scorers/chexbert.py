@@ -24,10 +24,12 @@ from __future__ import annotations
 import logging
 import re
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids, progress
+from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids
+from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import BERT_BASE_UNCASED, RRG_SCORERS_CHEXBERT
 from rexrank.metrics.scorers.base import ScoreResult
@@ -53,28 +55,39 @@ def normalise(text: str) -> str:
 
 
 class _CheXbert:
-    """Tokenizer + BertModel + 14 heads, with a per-text cache of ([CLS] state, head classes)."""
+    """Tokenizer + BertModel + 14 heads, with a per-text cache of ([CLS] state, head classes).
+
+    The model is built on its first forward pass here (a Ray driver only tokenizes and plans)."""
 
     def __init__(self, bert: models.ResolvedModel, checkpoint: models.ResolvedModel, device: str, dtype: Any = None):
-        import torch
-        from transformers import BertConfig, BertModel, BertTokenizer
+        from transformers import BertConfig, BertTokenizer
 
         try:
             self.tokenizer = BertTokenizer.from_pretrained(str(bert.path))
-            config = BertConfig.from_pretrained(str(bert.path))
+            self.config = BertConfig.from_pretrained(str(bert.path))
         except (OSError, ValueError) as err:
             raise ModelUnavailableError(f"bert-base-uncased files for CheXbert unreadable in {bert.path}: {err}") from err
-        module = torch.nn.Module()
-        module.bert = BertModel(config, add_pooling_layer=False)
-        module.linear_heads = torch.nn.ModuleList(
-            [torch.nn.Linear(config.hidden_size, 4) for _ in range(13)] + [torch.nn.Linear(config.hidden_size, 2)])
-        state = {k.removeprefix("module."): v for k, v in _read_checkpoint(checkpoint).items()}
-        # The pooler and a stored position_ids buffer are in the file but not in CheXbert's computation.
-        models.check_state_dict(module, state, f"CheXbert checkpoint {checkpoint.ref}",
-                                ignore_unexpected=("bert.pooler.", "bert.embeddings.position_ids"))
-        self.model = module.eval().to(device=device, dtype=dtype)
-        self.device = device
+        self.checkpoint, self.device, self.dtype = checkpoint, device, dtype
+        self._model: Any = None
         self.cache: OrderedDict[str, tuple[Any, tuple[int, ...]]] = OrderedDict()
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            import torch
+            from transformers import BertModel
+
+            config = self.config
+            module = torch.nn.Module()
+            module.bert = BertModel(config, add_pooling_layer=False)
+            module.linear_heads = torch.nn.ModuleList(
+                [torch.nn.Linear(config.hidden_size, 4) for _ in range(13)] + [torch.nn.Linear(config.hidden_size, 2)])
+            state = {k.removeprefix("module."): v for k, v in _read_checkpoint(self.checkpoint).items()}
+            # The pooler and a stored position_ids buffer are in the file but not in CheXbert's computation.
+            models.check_state_dict(module, state, f"CheXbert checkpoint {self.checkpoint.ref}",
+                                    ignore_unexpected=("bert.pooler.", "bert.embeddings.position_ids"))
+            self._model = module.eval().to(device=self.device, dtype=self.dtype)
+        return self._model
 
     def token_ids(self, texts: list[str]) -> list[list[int]]:
         tok = self.tokenizer
@@ -88,27 +101,50 @@ class _CheXbert:
             out.append(full if len(full) <= MAX_IDS else full[:MAX_IDS - 1] + [tok.sep_token_id])
         return out
 
-    def encode(self, texts: list[str], batch_size: int, show_progress: bool) -> list[tuple[Any, tuple[int, ...]]]:
-        """([CLS] state, 14 head classes) per normalised text, each distinct text computed once."""
+    def jobs(self, texts: list[str], batch_size: int, skip: set[str] = frozenset()) -> list[Job]:
+        """Length-sorted batches of the distinct ``texts`` not cached (nor in ``skip``, planned already)."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache and t not in skip]
+        ids = self.token_ids(todo)
+        return [Job(tuple(todo[i] for i in batch), [ids[i] for i in batch])
+                for batch in length_sorted_batches([len(i) for i in ids], batch_size)]
+
+    def forward(self, ids: list[list[int]]) -> list[tuple[Any, tuple[int, ...]]]:
+        """One padded batch: each text's [CLS] state (float32 array) and 14 head classes."""
         import torch
 
-        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if todo:
-            ids = self.token_ids(todo)
-            batches = list(length_sorted_batches([len(i) for i in ids], batch_size))
-            with torch.inference_mode():
-                for batch in progress(batches, len(batches), "CheXbert", show_progress):
-                    input_ids, mask = pad_ids([ids[i] for i in batch], self.tokenizer.pad_token_id)
-                    hidden = self.model.bert(input_ids=input_ids.to(self.device),
-                                             attention_mask=mask.to(self.device)).last_hidden_state
-                    cls = hidden[:, 0, :]
-                    classes = torch.stack([head(cls).argmax(dim=1) for head in self.model.linear_heads], dim=1)
-                    cls, classes = cls.float().cpu(), classes.cpu().tolist()
-                    for row, i in enumerate(batch):
-                        self.cache[todo[i]] = (cls[row].clone(), tuple(classes[row]))
-            while len(self.cache) > CACHE_LIMIT:
-                self.cache.popitem(last=False)
-        return [self.cache[t] for t in texts]
+        model = self.model
+        with torch.inference_mode():
+            input_ids, mask = pad_ids(ids, self.tokenizer.pad_token_id)
+            hidden = model.bert(input_ids=input_ids.to(self.device),
+                                attention_mask=mask.to(self.device)).last_hidden_state
+            cls = hidden[:, 0, :]
+            classes = torch.stack([head(cls).argmax(dim=1) for head in model.linear_heads], dim=1)
+            cls, classes = cls.float().cpu(), classes.cpu().tolist()
+            return [(cls[row].numpy().copy(), tuple(classes[row])) for row in range(len(ids))]
+
+    def evict(self) -> None:
+        while len(self.cache) > CACHE_LIMIT:
+            self.cache.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _CheXbertRunner(Runner):
+    """Where the CheXbert forward passes run (this process, or a Ray actor)."""
+
+    checkpoint: models.ResolvedModel
+    bert: models.ResolvedModel
+    device: str
+    dtype: Any
+
+    def key(self) -> tuple:
+        return ("chexbert", str(self.checkpoint.path), self.checkpoint.revision, str(self.bert.path),
+                self.bert.revision, self.device, str(self.dtype))
+
+    def build(self) -> _CheXbert:
+        return _CheXbert(models.locate(self.bert), models.locate(self.checkpoint), self.device, self.dtype)
+
+    def run(self, labeler: _CheXbert, job: Job) -> list[Any]:
+        return labeler.forward(list(job.payload))
 
 
 def _read_checkpoint(checkpoint: models.ResolvedModel) -> dict[str, Any]:
@@ -146,25 +182,80 @@ class _CheXbertScorerBase:
 
     def _load(self) -> _CheXbert:
         if self._labeler is None:
-            checkpoint, bert = models.resolve(self.checkpoint_ref), models.resolve(self.bert_ref)
-            self._resolved = [checkpoint, bert]
-            self._labeler = models.load_once(
-                ("chexbert", str(checkpoint.path), checkpoint.revision, str(bert.path), bert.revision, self.device,
-                 str(self.dtype)),
-                lambda: _CheXbert(bert, checkpoint, self.device, self.dtype))
+            self._resolved = [models.resolve(self.checkpoint_ref), models.resolve(self.bert_ref)]
+            self._labeler = self._runner().load()
         return self._labeler
 
-    def _encode_pairs(self, predictions: Sequence[str], references: Sequence[str]):
+    def _runner(self) -> _CheXbertRunner:
+        checkpoint, bert = self._resolved
+        return _CheXbertRunner(checkpoint, bert, self.device, self.dtype)
+
+    def plan(self, predictions: Sequence[str], references: Sequence[str]) -> "_CheXbertWork":
+        """The call as model work (see :mod:`rexrank.metrics.runtime.work`); no model is built here."""
         predictions, references = check_pairs(predictions, references, self.name)
-        labeler = self._load()
-        refs = labeler.encode([normalise(r) for r in references], self.batch_size, self.show_progress)
-        preds = labeler.encode([normalise(p) for p in predictions], self.batch_size, self.show_progress)
-        return preds, refs
+        return _CheXbertWork(self, predictions, references)
+
+    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+        return run_local(self.plan(predictions, references), self.show_progress)
+
+    def _values(self, preds: list[tuple[Any, Any]], refs: list[tuple[Any, Any]]
+                ) -> tuple[dict[str, list[float]], list[Any] | None]:
+        raise NotImplementedError
+
+    def _corpus(self, preds: list[tuple[Any, Any]], refs: list[tuple[Any, Any]]) -> dict[str, float]:
+        return {}
 
     def _provenance(self) -> dict[str, Any]:
         return {"models": [r.provenance() for r in self._resolved], "device": self.device,
                 "dtype": str(self.dtype).removeprefix("torch."),
                 "text": "strip, newline->space, whitespace runs->one space; [CLS]...[SEP], 512 ids max"}
+
+
+class _CheXbertWork(Work):
+    """The references' distinct texts, then the predictions' (those not among them), each not
+    yet cached in this process encoded once in length-sorted batches; then each pair on its own."""
+
+    def __init__(self, scorer: _CheXbertScorerBase, predictions: list[str], references: list[str]):
+        super().__init__(len(predictions))
+        self.scorer, self.metric = scorer, scorer.name
+        self.labeler = labeler = scorer._load()
+        self.refs = [normalise(r) for r in references]
+        self.preds = [normalise(p) for p in predictions]
+        self.encoded = {t: labeler.cache[t] for t in dict.fromkeys(self.refs + self.preds) if t in labeler.cache}
+        self.jobs = labeler.jobs(self.refs, scorer.batch_size)
+        self.jobs += labeler.jobs(self.preds, scorer.batch_size, skip={t for job in self.jobs for t in job.items})
+
+    def stages(self):
+        if self.jobs:
+            yield Stage("CheXbert", self.scorer._runner(), self.jobs)
+
+    def absorb(self, job: Job, outputs) -> None:
+        import torch
+
+        for text, (cls, classes) in zip(job.items, outputs):
+            self.encoded[text] = self.labeler.cache[text] = (torch.from_numpy(cls), classes)
+
+    def failed_pairs(self, job: Job):
+        lost = set(job.items)
+        return [i for i in range(self.size) if self.preds[i] in lost or self.refs[i] in lost]
+
+    def available(self, index: int) -> bool:
+        return self.preds[index] in self.encoded and self.refs[index] in self.encoded
+
+    def _sides(self, indices):
+        return [self.encoded[self.preds[i]] for i in indices], [self.encoded[self.refs[i]] for i in indices]
+
+    def values(self, indices):
+        return self.scorer._values(*self._sides(indices))
+
+    def corpus(self):
+        return self.scorer._corpus(*self._sides(range(self.size)))
+
+    def provenance(self):
+        return self.scorer._provenance()
+
+    def release(self) -> None:
+        self.labeler.evict()
 
 
 def semb_scores(preds: list[tuple[Any, Any]], refs: list[tuple[Any, Any]]) -> list[float]:
@@ -185,11 +276,11 @@ class SembScoreScorer(_CheXbertScorerBase):
 
     name = "semb_score"
 
-    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
-        preds, refs = self._encode_pairs(predictions, references)
-        return ScoreResult(self.name, {self.name: semb_scores(preds, refs)},
-                           provenance={**self._provenance(),
-                                       "official": "CXR-Report-Metric CheXbert encode.py + add_semb_col"})
+    def _values(self, preds, refs):
+        return {self.name: semb_scores(preds, refs)}, None
+
+    def _provenance(self) -> dict[str, Any]:
+        return {**super()._provenance(), "official": "CXR-Report-Metric CheXbert encode.py + add_semb_col"}
 
 
 def rrg_labels(classes: tuple[int, ...]) -> list[int]:
@@ -227,25 +318,35 @@ class CheXbertScorer(_CheXbertScorerBase):
 
     name = "chexbert"
 
-    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+    @staticmethod
+    def _labels(preds, refs):
         import numpy as np
 
-        preds, refs = self._encode_pairs(predictions, references)
         y_pred = np.array([rrg_labels(c) for _, c in preds], dtype=np.int64).reshape(-1, 14)
         y_true = np.array([rrg_labels(c) for _, c in refs], dtype=np.int64).reshape(-1, 14)
+        return y_pred, y_true
+
+    def _values(self, preds, refs):
+        y_pred, y_true = self._labels(preds, refs)
         all14 = chexbert_f1(y_true, y_pred)
         five = chexbert_f1(y_true[:, FIVE_INDEX], y_pred[:, FIVE_INDEX])
-        accuracy5 = float((y_true[:, FIVE_INDEX] == y_pred[:, FIVE_INDEX]).all(axis=1).mean()) if len(y_true) else 0.0
         details = [{"prediction_labels": dict(zip(CONDITIONS, map(int, p))),
                     "reference_labels": dict(zip(CONDITIONS, map(int, t))),
                     "prediction_classes": [CLASSIFICATION[c] for c in pc],
                     "reference_classes": [CLASSIFICATION[c] for c in rc],
                     "reference_no_finding": bool(t[13])}
                    for p, t, (_, pc), (_, rc) in zip(y_pred, y_true, preds, refs)]
-        corpus = {"chexbert_micro_f1_14": all14["micro"], "chexbert_macro_f1_14": all14["macro"],
-                  "chexbert_micro_f1_5": five["micro"], "chexbert_macro_f1_5": five["macro"],
-                  "chexbert_accuracy_5": accuracy5}
-        return ScoreResult(self.name, {self.name: all14["per_sample"], "chexbert_5": five["per_sample"]},
-                           details=details, corpus=corpus,
-                           provenance={**self._provenance(), "labels": "f1chexbert get_label(mode='rrg')",
-                                       "official": "f1chexbert 0.0.2 F1CheXbert.forward (sklearn classification_report)"})
+        return {self.name: all14["per_sample"], "chexbert_5": five["per_sample"]}, details
+
+    def _corpus(self, preds, refs):
+        y_pred, y_true = self._labels(preds, refs)
+        all14 = chexbert_f1(y_true, y_pred)
+        five = chexbert_f1(y_true[:, FIVE_INDEX], y_pred[:, FIVE_INDEX])
+        accuracy5 = float((y_true[:, FIVE_INDEX] == y_pred[:, FIVE_INDEX]).all(axis=1).mean()) if len(y_true) else 0.0
+        return {"chexbert_micro_f1_14": all14["micro"], "chexbert_macro_f1_14": all14["macro"],
+                "chexbert_micro_f1_5": five["micro"], "chexbert_macro_f1_5": five["macro"],
+                "chexbert_accuracy_5": accuracy5}
+
+    def _provenance(self) -> dict[str, Any]:
+        return {**super()._provenance(), "labels": "f1chexbert get_label(mode='rrg')",
+                "official": "f1chexbert 0.0.2 F1CheXbert.forward (sklearn classification_report)"}

@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, Sequence
 
 from rexrank.metrics.runtime import models
 from rexrank.metrics.runtime.oom import HalvingBatches
-from rexrank.metrics.runtime.batching import length_sorted_batches, progress_bar
+from rexrank.metrics.runtime.batching import length_sorted_batches
+from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.green.parse import analyse, clean_response
 from rexrank.metrics.scorers.green.tokens import MAX_LENGTH, MAX_WORDS, GreenTokenizer, make_prompt, render_chat
 from rexrank.metrics.scorers.base import check_pairs
@@ -163,81 +165,142 @@ class GreenScorer:
         self.cache, self.cache_dir, self.progress = cache, cache_dir, progress
 
     def _load(self):
+        """The resolved model, whether it may run remote code, and the tokenizer (the engine is
+        built where the generation runs: this process, or each Ray actor)."""
         resolved = models.resolve(self.ref)
         trust = remote_code_allowed(resolved)
         tokenizer = models.load_once(("green-tokenizer", str(resolved.path)),
                                      lambda: GreenTokenizer.from_folder(resolved.path))
-        if self.engine_name == "vllm":
-            engine = models.load_once(("green-vllm", str(resolved.path), self.max_length),
-                                      lambda: VLLMEngine(resolved.path, self.max_length, trust))
-        else:
-            engine = models.load_once(("green-hf", str(resolved.path), self.device),
-                                      lambda: HFEngine(resolved.path, self.device, trust))
-        return resolved, tokenizer, engine
+        return resolved, trust, tokenizer
 
-    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+    def plan(self, predictions: Sequence[str], references: Sequence[str]) -> "_GreenWork":
+        """The call as model work (see :mod:`rexrank.metrics.runtime.work`); no model is built here."""
         predictions, references = check_pairs(predictions, references, "GREEN")
         template = assets.read_text("green/prompt")
-        resolved, tokenizer, engine = self._load()
+        resolved, trust, tokenizer = self._load()
         texts = [render_chat(make_prompt(template, r, p, self.max_words), tokenizer.eos_token)
                  for r, p in zip(references, predictions)]
-        ids = tokenizer.encode(texts, self.max_length)
-        completions = self._complete(ids, tokenizer.eos_id, engine, resolved)
-        details, scores = [], []
-        for prompt, completion in zip(ids, completions):
-            record = analyse(clean_response(tokenizer.decode(prompt + completion)))
-            record.update(prompt_tokens=len(prompt), completion_tokens=len(completion),
-                          truncated_prompt=len(prompt) >= self.max_length,
-                          stopped=bool(completion) and completion[-1] == tokenizer.eos_id)
-            scores.append(record["green"])
-            details.append(record)
-        columns = {
-            "green": scores,
-            "green_significant_errors": [float(sum(d["clinically_significant_errors"].values())) for d in details],
-            "green_insignificant_errors": [float(sum(d["clinically_insignificant_errors"].values())) for d in details],
-            "green_matched_findings": [float(d["matched_findings"]) for d in details]}
-        return ScoreResult("green", columns, details=details, provenance={
-            "models": [resolved.provenance()], "engine": engine.name, "device": self.device,
-            "dtype": self._dtype(), "max_length": self.max_length,
-            "max_words": self.max_words, "decoding": "greedy", "assets": ["green/prompt"],
-            "official": "Stanford-AIMI/GREEN@d72c195"})
+        return _GreenWork(self, tokenizer.encode(texts, self.max_length), tokenizer, resolved, trust)
+
+    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+        return run_local(self.plan(predictions, references), self.progress)
 
     def _dtype(self) -> str:
         """fp16 wherever the official run would use a GPU (CUDA, or vLLM), fp32 on CPU."""
         return "float16" if self.device.startswith("cuda") or self.engine_name == "vllm" else "float32"
 
-    def _complete(self, ids: list[list[int]], eos_id: int, engine, resolved) -> list[list[int]]:
-        """Completion ids per study: each distinct input generated once, cached per batch."""
-        from rexrank.metrics.runtime.score_cache import ScoreCache, default_dir
 
-        keys = [sha256_json(p) for p in ids]
-        unique = {k: p for k, p in zip(keys, ids)}
-        config = sha256_json(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length, self._dtype()])
-        store = ScoreCache(Path(self.cache_dir) if self.cache_dir else default_dir() / "green") if self.cache else None
-        done = {k: v["completion"] for k, v in (store.get_many(config, unique) if store else {}).items()}
-        todo = [k for k in unique if k not in done]
-        if todo:
-            logger.info("GREEN: generating %d completions (%d cached) with %s on %s", len(todo), len(done),
-                        engine.name, self.device)
-        budgets = {k: max(1, self.max_length - len(unique[k])) for k in todo}
-        size = VLLM_CHUNK if engine.name == "vllm" else self.batch_size  # vLLM schedules its own batches
-        pending = [todo[i] for batch in length_sorted_batches([len(unique[k]) for k in todo], size) for i in batch]
-        bar = progress_bar(len(pending), "GREEN", self.progress and len(pending) > size)
-        batches = HalvingBatches(size, f"GREEN on {self.device}")
+@dataclass(frozen=True)
+class _GreenRunner(Runner):
+    """Where GREEN generates (this process, or a Ray actor with a GPU): one engine per process,
+    batches halved on out-of-memory and kept halved for the rest of the run ``run``."""
 
-        def generate(chosen):
-            return engine.generate([unique[k] for k in chosen], [budgets[k] for k in chosen], eos_id)
+    resolved: models.ResolvedModel
+    engine: str
+    device: str
+    max_length: int
+    trust: bool
+    eos_id: int
+    batch_size: int
+    run_id: str = ""
 
-        for chosen, outputs, err in batches.run(pending, generate):
+    def key(self) -> tuple:
+        if self.engine == "vllm":
+            return ("green-vllm", str(self.resolved.path), self.max_length)
+        return ("green-hf", str(self.resolved.path), self.device)
+
+    def build(self):
+        path = models.locate(self.resolved).path
+        engine = VLLMEngine(path, self.max_length, self.trust) if self.engine == "vllm" \
+            else HFEngine(path, self.device, self.trust)
+        engine.halving = {}
+        return engine
+
+    def run(self, engine, job: Job) -> list[list[int]]:
+        items = list(job.payload)  # (prompt ids, budget, first study with that prompt)
+        batches = engine.halving.setdefault(self.run_id, HalvingBatches(self.batch_size, f"GREEN on {self.device}"))
+        out: list[list[int]] = []
+        for chosen, outputs, err in batches.run(items, lambda chosen: engine.generate(
+                [p for p, _, _ in chosen], [b for _, b, _ in chosen], self.eos_id)):
             if err is not None:
-                studies = [i for i, k in enumerate(keys) if k == chosen[0]]
-                raise InputError(f"GREEN: study {studies[0]} ({len(unique[chosen[0]])} prompt tokens) does not fit "
+                prompt, _, study = chosen[0]
+                raise InputError(f"GREEN: study {study} ({len(prompt)} prompt tokens) does not fit "
                                  f"in {self.device} memory even alone; use a larger GPU or device='cpu'. "
                                  "Completions generated so far are cached.") from err
-            fresh = dict(zip(chosen, outputs))
-            done.update(fresh)
-            if store:
-                store.put_many(config, {k: {"completion": v} for k, v in fresh.items()})
-            bar.update(len(chosen))
-        bar.close()
-        return [done[k] for k in keys]
+            out.extend(outputs)
+        return out
+
+
+class _GreenWork(Work):
+    """Each distinct prompt not in the completion cache generated once, in length-sorted
+    batches (``VLLM_CHUNK`` prompts per call with vLLM); completions saved per batch."""
+
+    metric = "green"
+
+    def __init__(self, scorer: GreenScorer, ids: list[list[int]], tokenizer, resolved, trust: bool):
+        import uuid
+
+        from rexrank.metrics.runtime.score_cache import ScoreCache, default_dir
+
+        super().__init__(len(ids))
+        self.scorer, self.ids, self.tokenizer, self.resolved = scorer, ids, tokenizer, resolved
+        self.keys = [sha256_json(p) for p in ids]
+        unique = {k: p for k, p in zip(self.keys, ids)}
+        self.config = sha256_json(["green-completion", resolved.ref.repo_id, resolved.revision, scorer.max_length,
+                                   scorer._dtype()])
+        self.store = ScoreCache(Path(scorer.cache_dir) if scorer.cache_dir else default_dir() / "green") \
+            if scorer.cache else None
+        self.done = {k: v["completion"] for k, v in (self.store.get_many(self.config, unique) if self.store else {}).items()}
+        todo = [k for k in unique if k not in self.done]
+        if todo:
+            logger.info("GREEN: generating %d completions (%d cached) with %s on %s", len(todo), len(self.done),
+                        scorer.engine_name, scorer.device)
+        first = {}
+        for i, k in enumerate(self.keys):
+            first.setdefault(k, i)
+        size = VLLM_CHUNK if scorer.engine_name == "vllm" else scorer.batch_size  # vLLM schedules its own batches
+        pending = [todo[i] for batch in length_sorted_batches([len(unique[k]) for k in todo], size) for i in batch]
+        self.jobs = [Job(tuple(chunk), [(unique[k], max(1, scorer.max_length - len(unique[k])), first[k]) for k in chunk])
+                     for chunk in (pending[i:i + size] for i in range(0, len(pending), size))]
+        self.runner = _GreenRunner(resolved, scorer.engine_name, scorer.device, scorer.max_length, trust,
+                                   tokenizer.eos_id, size, uuid.uuid4().hex)
+
+    def stages(self):
+        if self.jobs:
+            yield Stage("GREEN", self.runner, self.jobs)
+
+    def absorb(self, job: Job, outputs) -> None:
+        fresh = dict(zip(job.items, outputs))
+        self.done.update(fresh)
+        if self.store:
+            self.store.put_many(self.config, {k: {"completion": v} for k, v in fresh.items()})
+
+    def failed_pairs(self, job: Job):
+        lost = set(job.items)
+        return [i for i, k in enumerate(self.keys) if k in lost]
+
+    def available(self, index: int) -> bool:
+        return self.keys[index] in self.done
+
+    def values(self, indices):
+        tokenizer, scorer = self.tokenizer, self.scorer
+        details = []
+        for i in indices:
+            prompt, completion = self.ids[i], self.done[self.keys[i]]
+            record = analyse(clean_response(tokenizer.decode(prompt + completion)))
+            record.update(prompt_tokens=len(prompt), completion_tokens=len(completion),
+                          truncated_prompt=len(prompt) >= scorer.max_length,
+                          stopped=bool(completion) and completion[-1] == tokenizer.eos_id)
+            details.append(record)
+        columns = {
+            "green": [d["green"] for d in details],
+            "green_significant_errors": [float(sum(d["clinically_significant_errors"].values())) for d in details],
+            "green_insignificant_errors": [float(sum(d["clinically_insignificant_errors"].values())) for d in details],
+            "green_matched_findings": [float(d["matched_findings"]) for d in details]}
+        return columns, details
+
+    def provenance(self):
+        scorer = self.scorer
+        return {"models": [self.resolved.provenance()], "engine": scorer.engine_name, "device": scorer.device,
+                "dtype": scorer._dtype(), "max_length": scorer.max_length, "max_words": scorer.max_words,
+                "decoding": "greedy", "assets": ["green/prompt"], "official": "Stanford-AIMI/GREEN@d72c195"}

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from rexrank.metrics.runtime import models
+from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.radgraph.checkpoint import RadGraphCheckpoint, read_checkpoint
 from rexrank.metrics.scorers.radgraph.text import EncodedDoc, WordPiecer, segments
 
@@ -46,103 +47,79 @@ class Annotation:
 
 @dataclass
 class RadGraphAnnotator:
-    """The loaded model, tokenizer and the per-process annotation cache."""
+    """The tokenizer, label vocabularies and per-process annotation cache, and the model.
 
-    model: Any
+    The model is built on the first forward pass in this process: a Ray driver tokenizes and
+    plans the batches and never builds it (``model_factory`` then rebuilds it if asked)."""
+
     tokenizer: Any
     max_length: int
     device: str
     provenance: dict[str, Any]
+    ner_labels: list[str]
+    relation_labels: list[str]
+    hidden_size: int
+    runner: "RadGraphRunner"
     batch_size: int = 32
     word_budget: int = 4096
+    bert_config: Any = field(default=None, repr=False)
+    model_factory: Callable[[], Any] | None = field(default=None, repr=False)
+    _model: Any = field(default=None, repr=False)
     _cache: dict[str, Annotation] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._pieces = WordPiecer(self.tokenizer)
 
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            self._model = self.model_factory()
+        return self._model
+
     def __call__(self, texts: Sequence[str], progress: bool = False) -> list[Annotation]:
-        new = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if new:
-            self._cache.update(zip(new, self._annotate(new, progress)))
+        work = AnnotationWork(self, texts)
+        run_local(work, progress)
         return [self._cache[t] for t in texts]
 
-    # ---- pipeline ----------------------------------------------------------------------------
+    # ---- the two forward passes (one job each) ------------------------------------------------
 
-    def _annotate(self, texts: list[str], progress: bool) -> list[Annotation]:
-        import torch
-
-        docs = self._pieces.encode(texts)
-        pieces = self._encode(docs, progress)
-        piece_start = np.concatenate(([0], np.cumsum([len(d.piece_ids) for d in docs])[:-1])).astype(np.int64)
-        found_e: list[np.ndarray] = []
-        found_r: list[np.ndarray] = []
-        with_words = [i for i, d in enumerate(docs) if d.words]
-        order = sorted(with_words, key=lambda i: len(docs[i].words))
-        from rexrank.metrics.scorers.radgraph.model import word_embeddings
-
-        lo = 0
-        while lo < len(order):
-            hi = lo + 1  # grow the batch while (batch × longest) stays within the word budget
-            while hi < len(order) and (hi + 1 - lo) * len(docs[order[hi]].words) <= self.word_budget:
-                hi += 1
-            batch = order[lo:hi]
-            lo = hi
-            first = torch.from_numpy(np.concatenate([docs[i].word_first + piece_start[i] for i in batch]))
-            count = torch.from_numpy(np.concatenate([docs[i].word_count for i in batch]))
-            flat = word_embeddings(pieces, first.to(self.device), count.to(self.device))
-            n_words = torch.tensor([len(docs[i].words) for i in batch], device=self.device)
-            words = torch.nn.utils.rnn.pad_sequence(list(flat.split(n_words.tolist())), batch_first=True)
-            entities, relations = self.model.predict(words, n_words)
-            ids = np.asarray(batch, dtype=np.int64)
-            if len(entities):
-                found_e.append(np.concatenate([ids[entities[:, :1].numpy()], entities[:, 1:].numpy()], 1))
-            if len(relations):
-                found_r.append(np.concatenate([ids[relations[:, :1].numpy()], relations[:, 1:].numpy()], 1))
-        return self._decode(docs, found_e, found_r)
-
-    def _encode(self, docs: list[EncodedDoc], progress: bool):
-        """Every report's wordpiece vectors, concatenated in report order: (total pieces, H)."""
+    def encode_segments(self, segs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """One batch of wordpiece segments through the encoder: each segment's vectors (n, H)."""
         import torch
 
         encoder = self.model.encoder
         tok = self.tokenizer
         cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id or 0
-        segs = []  # (global first piece, ids)
-        start = 0
-        for doc in docs:
-            for a, b in segments(len(doc.piece_ids), self.max_length):
-                segs.append((start + a, doc.piece_ids[a:b]))
-            start += len(doc.piece_ids)
-        out = torch.zeros(start, encoder.config.hidden_size, device=self.device)
-        order = sorted(range(len(segs)), key=lambda i: -len(segs[i][1]))
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        if progress:
-            from tqdm.auto import tqdm
-
-            batches = tqdm(batches, desc="RadGraph encoder", unit="batch")
+        width = max(len(piece_ids) for piece_ids in segs) + 2
+        ids = np.full((len(segs), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(segs), width), dtype=np.int64)
+        for row, piece_ids in enumerate(segs):
+            n = len(piece_ids)
+            ids[row, 0], ids[row, 1:n + 1], ids[row, n + 1] = cls_id, piece_ids, sep_id
+            mask[row, :n + 2] = 1
         with torch.inference_mode():
-            for batch in batches:
-                width = len(segs[batch[0]][1]) + 2
-                ids = np.full((len(batch), width), pad_id, dtype=np.int64)
-                mask = np.zeros((len(batch), width), dtype=np.int64)
-                dest = []
-                for row, i in enumerate(batch):
-                    first, piece_ids = segs[i]
-                    n = len(piece_ids)
-                    ids[row, 0], ids[row, 1:n + 1], ids[row, n + 1] = cls_id, piece_ids, sep_id
-                    mask[row, :n + 2] = 1
-                    dest.append(np.arange(first, first + n))
-                ids_t = torch.from_numpy(ids).to(self.device)
-                mask_t = torch.from_numpy(mask).to(self.device)
-                hidden = encoder(input_ids=ids_t, attention_mask=mask_t.float()).last_hidden_state
-                inner = mask_t.bool()
-                inner[:, 0] = False
-                inner[torch.arange(len(batch), device=self.device), mask_t.sum(1) - 1] = False
-                out[torch.from_numpy(np.concatenate(dest)).to(self.device)] = hidden[inner].float()
-        return out
+            ids_t = torch.from_numpy(ids).to(self.device)
+            mask_t = torch.from_numpy(mask).to(self.device)
+            hidden = encoder(input_ids=ids_t, attention_mask=mask_t.float()).last_hidden_state.float().cpu()
+        return [hidden[row, 1:len(piece_ids) + 1].numpy().copy() for row, piece_ids in enumerate(segs)]
 
-    def _decode(self, docs: list[EncodedDoc], found_e: list[np.ndarray], found_r: list[np.ndarray]) -> list[Annotation]:
-        ner, rel = self.model.ner_labels, self.model.relation_labels
+    def find_spans(self, payload: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """One span batch: (entities, relations) with the batch's own doc index in column 0."""
+        import torch
+
+        from rexrank.metrics.scorers.radgraph.model import word_embeddings
+
+        pieces, first, count, n_words = payload
+        with torch.inference_mode():
+            flat = word_embeddings(torch.from_numpy(pieces).to(self.device), torch.from_numpy(first).to(self.device),
+                                   torch.from_numpy(count).to(self.device))
+            lengths = torch.tensor(n_words, device=self.device)
+            words = torch.nn.utils.rnn.pad_sequence(list(flat.split(list(n_words))), batch_first=True)
+            entities, relations = self.model.predict(words, lengths)
+        return entities.numpy(), relations.numpy()
+
+    def decode(self, docs: list[EncodedDoc], found_e: list[np.ndarray], found_r: list[np.ndarray]) -> list[Annotation]:
+        ner, rel = self.ner_labels, self.relation_labels
         ents = np.concatenate(found_e) if found_e else np.zeros((0, 4), np.int64)
         rels = np.concatenate(found_r) if found_r else np.zeros((0, 6), np.int64)
         ents = ents[np.lexsort((ents[:, 2], ents[:, 1], ents[:, 0]))]
@@ -160,11 +137,120 @@ class RadGraphAnnotator:
         return result
 
 
+class AnnotationWork(Work):
+    """Annotate the distinct ``texts`` not yet cached: the encoder over every report's wordpiece
+    segments (longest first, ``batch_size`` per pass), then span scoring over reports sorted by
+    word count (a batch grows while reports x longest stays within ``word_budget`` words)."""
+
+    def __init__(self, annotator: RadGraphAnnotator, texts: Sequence[str]):
+        self.ann = annotator
+        self.new = [t for t in dict.fromkeys(texts) if t not in annotator._cache]
+        super().__init__(len(self.new))
+        self.docs = annotator._pieces.encode(self.new) if self.new else []
+        self.piece_start = np.concatenate(([0], np.cumsum([len(d.piece_ids) for d in self.docs])[:-1])).astype(np.int64) \
+            if self.docs else np.zeros(0, np.int64)
+        self.segs: list[tuple[int, np.ndarray]] = []  # (global first piece, ids)
+        self.seg_doc: list[int] = []
+        for k, doc in enumerate(self.docs):
+            for a, b in segments(len(doc.piece_ids), annotator.max_length):
+                self.segs.append((int(self.piece_start[k]) + a, doc.piece_ids[a:b]))
+                self.seg_doc.append(k)
+        total = sum(len(d.piece_ids) for d in self.docs)
+        self.pieces = np.zeros((total, annotator.hidden_size), dtype=np.float32)
+        self.lost: set[int] = set()  # docs a failed job left without annotation
+        for k, doc in enumerate(self.docs):
+            if not doc.words:
+                self._store(k, Annotation(tuple(doc.words)))
+
+    def _store(self, doc: int, annotation: Annotation) -> None:
+        self.ann._cache[self.new[doc]] = annotation
+
+    def stages(self):
+        ann = self.ann
+        order = sorted(range(len(self.segs)), key=lambda i: -len(self.segs[i][1]))
+        jobs = [Job(tuple(("seg", i) for i in batch), [self.segs[i][1] for i in batch])
+                for batch in (order[i:i + ann.batch_size] for i in range(0, len(order), ann.batch_size))]
+        if jobs:
+            yield Stage("RadGraph encoder", replace(ann.runner, part="encoder"), jobs)
+        docs = self.docs
+        with_words = [i for i, d in enumerate(docs) if d.words and i not in self.lost]
+        order = sorted(with_words, key=lambda i: len(docs[i].words))
+        batches, lo = [], 0
+        while lo < len(order):
+            hi = lo + 1  # grow the batch while (batch × longest) stays within the word budget
+            while hi < len(order) and (hi + 1 - lo) * len(docs[order[hi]].words) <= ann.word_budget:
+                hi += 1
+            batches.append(order[lo:hi])
+            lo = hi
+        if batches:
+            yield Stage("RadGraph spans", replace(ann.runner, part="spans"), [self._span_job(b) for b in batches],
+                        split=lambda job: [self._span_job([doc]) for _, doc in job.items])
+
+    def _span_job(self, batch: list[int]) -> Job:
+        """A span batch with its reports' wordpiece vectors (row 0 is the first vector of the
+        whole call, where a word without wordpieces points, as in one process)."""
+        docs, start = self.docs, self.piece_start
+        parts, firsts, offset = [self.pieces[:1]], [], 1
+        for i in batch:
+            n = len(docs[i].piece_ids)
+            parts.append(self.pieces[start[i]:start[i] + n])
+            firsts.append(docs[i].word_first + offset)
+            offset += n
+        payload = (np.concatenate(parts), np.concatenate(firsts).astype(np.int64),
+                   np.concatenate([docs[i].word_count for i in batch]).astype(np.int64),
+                   [len(docs[i].words) for i in batch])
+        return Job(tuple(("doc", i) for i in batch), payload)
+
+    def absorb(self, job: Job, outputs) -> None:
+        kind = job.items[0][0]
+        if kind == "seg":
+            for (_, i), vectors in zip(job.items, outputs):
+                first = self.segs[i][0]
+                self.pieces[first:first + len(vectors)] = vectors
+            return
+        entities, relations = outputs
+        batch = [i for _, i in job.items]
+        for doc, annotation in zip(batch, self.ann.decode([self.docs[i] for i in batch], [entities], [relations])):
+            self._store(doc, annotation)
+
+    def lost_docs(self, job: Job) -> set[int]:
+        return {self.seg_doc[i] if kind == "seg" else i for kind, i in job.items}
+
+    def fail(self, job: Job, error: str) -> None:
+        for doc in self.lost_docs(job):
+            self.lost.add(doc)
+            self.failures.setdefault(doc, error)
+
+    def result(self) -> list[Annotation | None]:
+        return [self.ann._cache.get(t) for t in self.new]
+
+
+@dataclass(frozen=True)
+class RadGraphRunner(Runner):
+    """Where RadGraph's forward passes run; ``part`` says which one (encoder or span scoring)."""
+
+    resolved: models.ResolvedModel
+    encoder: str | None
+    device: str
+    dtype: str
+    batch_size: int = 32
+    part: str = "encoder"
+
+    def key(self) -> tuple:
+        return ("radgraph", str(self.resolved.path), self.encoder, self.device, self.dtype)
+
+    def build(self) -> RadGraphAnnotator:
+        return _build_annotator(self, planning=False)
+
+    def run(self, annotator: RadGraphAnnotator, job: Job):
+        return annotator.encode_segments(job.payload) if self.part == "encoder" else annotator.find_spans(job.payload)
+
+
 def load_annotator(model: str | None = None, encoder: str | None = None, device: str | None = None,
                    batch_size: int = 32, half: bool = False) -> RadGraphAnnotator:
     """The RadGraph annotator for ``model`` (default: the registry's RRG_scorers radgraph.tar.gz;
     else ``repo@revision``, a folder, or a ``radgraph.tar.gz`` path), loaded once per process and device."""
-    from rexrank.metrics.registry import PUBMEDBERT, RRG_SCORERS_RADGRAPH
+    from rexrank.metrics.registry import RRG_SCORERS_RADGRAPH
 
     if model and os.path.isfile(model):  # a radgraph.tar.gz on disk
         path = Path(model).resolve()
@@ -173,25 +259,35 @@ def load_annotator(model: str | None = None, encoder: str | None = None, device:
         ref = models.parse_model_spec(model, RRG_SCORERS_RADGRAPH) if model else RRG_SCORERS_RADGRAPH
         resolved = models.resolve(ref)
     device = models.pick_device(device)
-    dtype = models.default_dtype(device, half)  # fp32 unless half=True on CUDA (the encoder only)
-
-    def build() -> RadGraphAnnotator:
-        checkpoint = read_checkpoint(resolved.path)
-        annotator = _build(checkpoint, resolved, encoder, PUBMEDBERT, device, batch_size)
-        annotator.model.encoder.to(dtype)
-        annotator.provenance["encoder_dtype"] = str(dtype).replace("torch.", "")
-        return annotator
-
-    annotator = models.load_once(("radgraph", str(resolved.path), encoder, device, str(dtype)), build)
+    dtype = str(models.default_dtype(device, half)).replace("torch.", "")  # fp32 unless half=True on CUDA
+    runner = RadGraphRunner(resolved, encoder, device, dtype, batch_size)
+    planning = models.planning_remotely()
+    annotator = models.load_once(runner.key(), lambda: _build_annotator(runner, planning))
     annotator.batch_size = batch_size
     return annotator
 
 
+def _build_annotator(runner: RadGraphRunner, planning: bool) -> RadGraphAnnotator:
+    """The annotator of ``runner``; ``planning``: without the weights (a Ray driver runs no model)."""
+    import torch
+
+    from rexrank.metrics.registry import PUBMEDBERT
+
+    resolved = runner.resolved if planning else models.locate(runner.resolved)
+    dtype = getattr(torch, runner.dtype)
+    annotator = _build(read_checkpoint(resolved.path, weights=not planning), resolved, runner.encoder, PUBMEDBERT,
+                       runner, dtype)
+    annotator.provenance["encoder_dtype"] = runner.dtype
+    if planning:
+        annotator.model_factory = lambda: _model_of(read_checkpoint(resolved.path), annotator, dtype)
+    return annotator
+
+
 def _build(checkpoint: RadGraphCheckpoint, resolved: models.ResolvedModel, encoder: str | None,
-           default_encoder: models.ModelRef, device: str, batch_size: int) -> RadGraphAnnotator:
+           default_encoder: models.ModelRef, runner: RadGraphRunner, dtype: Any) -> RadGraphAnnotator:
+    """The annotator; with the model too when ``checkpoint`` holds the weights."""
     import transformers
 
-    from rexrank.metrics.scorers.radgraph.model import UNUSED_PREFIXES, RadGraphModel
     from rexrank.errors import CheckpointMismatchError
 
     try:
@@ -208,12 +304,32 @@ def _build(checkpoint: RadGraphCheckpoint, resolved: models.ResolvedModel, encod
     enc = models.resolve(enc_ref)
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(enc.path))
     bert_config = transformers.AutoConfig.from_pretrained(str(enc.path))
+    labels = checkpoint.labels
+    provenance = {"radgraph": resolved.provenance(), "encoder": enc.provenance(), "max_length": max_length}
+    annotator = RadGraphAnnotator(tokenizer, max_length, runner.device, provenance,
+                                  labels.get("radgraph__ner_labels", []), labels.get("radgraph__relation_labels", []),
+                                  int(bert_config.hidden_size), runner, runner.batch_size, bert_config=bert_config)
+    if checkpoint.state_dict:
+        _model_of(checkpoint, annotator, dtype)
+    return annotator
+
+
+def _model_of(checkpoint: RadGraphCheckpoint, annotator: RadGraphAnnotator, dtype: Any) -> Any:
+    """Build the DyGIE model of ``checkpoint`` strictly, on the annotator's device (and set it)."""
+    import transformers
+
+    from rexrank.metrics.scorers.radgraph.model import UNUSED_PREFIXES, RadGraphModel
+    from rexrank.errors import CheckpointMismatchError
+
     try:
-        model = RadGraphModel(checkpoint.config, checkpoint.labels, transformers.AutoModel.from_config(bert_config))
+        model = RadGraphModel(checkpoint.config, checkpoint.labels,
+                              transformers.AutoModel.from_config(annotator.bert_config))
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointMismatchError(f"{checkpoint.source}: unsupported RadGraph config or vocabulary: {err}") from err
     models.check_state_dict(model, checkpoint.state_dict, f"RadGraph ({checkpoint.source})",
                             ignore_unexpected=UNUSED_PREFIXES)
-    model.to(device).eval()
-    provenance = {"radgraph": resolved.provenance(), "encoder": enc.provenance(), "max_length": max_length}
-    return RadGraphAnnotator(model, tokenizer, max_length, device, provenance, batch_size)
+    model.to(annotator.device).eval()
+    model.encoder.to(dtype)
+    annotator.ner_labels, annotator.relation_labels = model.ner_labels, model.relation_labels
+    annotator._model = model
+    return model

@@ -48,10 +48,10 @@ def _vocabulary(files: dict[str, bytes]) -> dict[str, list[str]]:
     return labels
 
 
-def _parse(files: dict[str, bytes], source: str) -> RadGraphCheckpoint:
+def _parse(files: dict[str, bytes], source: str, weights: bool = True) -> RadGraphCheckpoint:
     import torch
 
-    missing = [n for n in ("config.json", "weights.th") if n not in files]
+    missing = [n for n in ("config.json", "weights.th") if n not in files and (weights or n != "weights.th")]
     vocab = {n.split("/", 1)[1]: d for n, d in files.items() if n.startswith("vocabulary/")}
     if missing or not vocab:
         raise CheckpointMismatchError(
@@ -59,7 +59,7 @@ def _parse(files: dict[str, bytes], source: str) -> RadGraphCheckpoint:
             "Expected the StanfordAIMI/RRG_scorers radgraph.tar.gz (config.json, vocabulary/, weights.th).")
     try:
         config = json.loads(files["config.json"])
-        state = torch.load(io.BytesIO(files["weights.th"]), map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(files["weights.th"]), map_location="cpu", weights_only=True) if weights else {}
     except Exception as err:
         raise CheckpointMismatchError(f"{source}: cannot read config.json / weights.th ({type(err).__name__}: {err}); "
                                       "the file is corrupt: delete it from the cache and download it again") from err
@@ -68,15 +68,17 @@ def _parse(files: dict[str, bytes], source: str) -> RadGraphCheckpoint:
     return RadGraphCheckpoint(config, _vocabulary(vocab), state, source)
 
 
-def read_checkpoint(path: str | Path) -> RadGraphCheckpoint:
-    """A RadGraph model from ``radgraph.tar.gz``, a folder holding it, or an extracted folder."""
+def read_checkpoint(path: str | Path, weights: bool = True) -> RadGraphCheckpoint:
+    """A RadGraph model from ``radgraph.tar.gz``, a folder holding it, or an extracted folder
+    (``weights=False``: its config and vocabularies only, for a driver that runs no model)."""
+    wanted = ("config.json", "weights.th") if weights else ("config.json",)
     path = Path(path)
     if path.is_dir() and (path / ARCHIVE).is_file():
         path = path / ARCHIVE
     if path.is_dir():
         files = {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*")
-                 if p.is_file() and (p.name in ("config.json", "weights.th") or p.parent.name == "vocabulary")}
-        return _parse(files, str(path))
+                 if p.is_file() and (p.name in wanted or p.parent.name == "vocabulary")}
+        return _parse(files, str(path), weights)
     if not path.is_file():
         raise ModelUnavailableError(f"RadGraph model not found at {path}: expected {ARCHIVE} or its extracted folder")
     try:
@@ -84,10 +86,10 @@ def read_checkpoint(path: str | Path) -> RadGraphCheckpoint:
         with tarfile.open(path, "r:gz") as tar:
             for member in tar.getmembers():
                 name = member.name[2:] if member.name.startswith("./") else member.name
-                if member.isfile() and (name in ("config.json", "weights.th") or name.startswith("vocabulary/")):
+                if member.isfile() and (name in wanted or name.startswith("vocabulary/")):
                     files[name] = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise CheckpointMismatchError(
             f"{path} is not a readable {ARCHIVE} ({type(err).__name__}: {err}); the download is corrupt or "
             "incomplete: delete it from the HF cache and download it again") from err
-    return _parse(files, str(path))
+    return _parse(files, str(path), weights)

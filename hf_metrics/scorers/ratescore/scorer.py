@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from rexrank.metrics.runtime import models
 from rexrank.metrics.runtime.batching import pad_ids
+from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.ratescore.scoring import affinity_from_json, report_score
 from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, default_splitter
 from rexrank.metrics.scorers.ratescore.spans import decode_spans
@@ -67,22 +69,85 @@ def _equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return batches
 
 
-def _load_ner(path: str, device: str):
-    from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+class _Ner:
+    """RaTE-NER's tokenizer and labels; the model is built on its first forward pass here."""
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = models.from_pretrained_strict(AutoModelForTokenClassification, path, "RaTE-NER")
-    id2label = {int(k): v for k, v in AutoConfig.from_pretrained(path).id2label.items()}
-    return tokenizer, model.eval().to(device), id2label
+    def __init__(self, path: str, device: str):
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.path, self.device = path, device
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.id2label = {int(k): v for k, v in AutoConfig.from_pretrained(path).id2label.items()}
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from transformers import AutoModelForTokenClassification
+
+            self._model = models.from_pretrained_strict(AutoModelForTokenClassification, self.path,
+                                                        "RaTE-NER").eval().to(self.device)
+        return self._model
+
+    def forward(self, ids: list[list[int]]) -> list[list[int]]:
+        """One batch of equal-length sentences (no padding): each token's label index."""
+        import torch
+
+        with torch.inference_mode():
+            input_ids = torch.tensor(ids, device=self.device)
+            logits = self.model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits
+            return logits.argmax(dim=2).tolist()
 
 
-def _load_encoder(path: str, device: str):
-    """BioLORD's transformer. Only ``last_hidden_state`` is used, so a pooler is neither built nor required."""
-    from transformers import AutoModel, AutoTokenizer
+class _Biolord:
+    """BioLORD's tokenizer; its transformer (only ``last_hidden_state`` is used, so no pooler is
+    built or required) on its first forward pass here."""
 
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = models.from_pretrained_strict(AutoModel, path, "BioLORD", ignore=("pooler.",), add_pooling_layer=False)
-    return tokenizer, model.eval().to(device)
+    def __init__(self, path: str, device: str):
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.path, self.device = path, device
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.hidden_size = int(AutoConfig.from_pretrained(path).hidden_size)
+        self._model: Any = None
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            from transformers import AutoModel
+
+            self._model = models.from_pretrained_strict(AutoModel, self.path, "BioLORD", ignore=("pooler.",),
+                                                        add_pooling_layer=False).eval().to(self.device)
+        return self._model
+
+    def forward(self, payload: tuple[int, list[list[int]]]) -> Any:
+        """One batch padded to its width: each row's ``[CLS]`` vector (float32 array)."""
+        import torch
+
+        length, ids = payload
+        with torch.inference_mode():
+            input_ids, mask = pad_ids(ids, self.tokenizer.pad_token_id, width=length)
+            out = self.model(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device))
+            return out.last_hidden_state[:, 0, :].float().cpu().numpy()
+
+
+@dataclass(frozen=True)
+class _ModelRunner(Runner):
+    """Where RaTEScore's NER or BioLORD passes run (this process, or a Ray actor)."""
+
+    kind: str  # "ner" or "biolord"
+    resolved: models.ResolvedModel
+    device: str
+
+    def key(self) -> tuple:
+        return (f"ratescore-{self.kind}", str(self.resolved.path), self.device)
+
+    def build(self) -> Any:
+        cls = _Ner if self.kind == "ner" else _Biolord
+        return cls(str(models.locate(self.resolved).path), self.device)
+
+    def run(self, model: Any, job: Job) -> Any:
+        return model.forward(job.payload)
 
 
 class RaTEScoreScorer:
@@ -111,17 +176,23 @@ class RaTEScoreScorer:
         self.progress = progress
 
     # -- models ---------------------------------------------------------------------------
-    def _models(self):
+    def _runners(self) -> tuple[_ModelRunner, _ModelRunner]:
+        """The NER and BioLORD runners, their tokenizers loaded here (models only where they run)."""
         from rexrank import assets
 
-        ner = models.resolve(self.ner_ref)
-        encoder = models.resolve(self.encoder_ref)
-        self._ner_tokenizer, self._ner_model, self._id2label = models.load_once(
-            ("ratescore-ner", str(ner.path), self.device), lambda: _load_ner(str(ner.path), self.device))
-        self._enc_tokenizer, self._encoder = models.load_once(
-            ("ratescore-biolord", str(encoder.path), self.device), lambda: _load_encoder(str(encoder.path), self.device))
+        ner = _ModelRunner("ner", models.resolve(self.ner_ref), self.device)
+        biolord = _ModelRunner("biolord", models.resolve(self.encoder_ref), self.device)
+        self._ner, self._bio = ner.load(), biolord.load()
+        self._ner_tokenizer, self._id2label = self._ner.tokenizer, self._ner.id2label
+        self._enc_tokenizer = self._bio.tokenizer
         self._affinity = affinity_from_json(assets.read_json(AFFINITY_MATRICES[self.affinity_name]))
-        return ner, encoder
+        return ner, biolord
+
+    def _models(self):
+        """Both models built in this process (tests and benchmarks call them directly)."""
+        ner, biolord = self._runners()
+        self._ner_model, self._encoder = self._ner.model, self._bio.model
+        return ner.resolved, biolord.resolved
 
     # -- stages ---------------------------------------------------------------------------
     def _bar(self, iterable: Iterable, total: int, desc: str):
@@ -129,29 +200,33 @@ class RaTEScoreScorer:
 
         return tqdm(iterable, total=total, desc=desc, disable=not self.progress, leave=False)
 
+    def ner_jobs(self, sentences: Sequence[str]) -> list[Job]:
+        """NER over distinct sentences: batches of equal token length, longest first."""
+        ids = self._ner_tokenizer(list(sentences), max_length=NER_MAX_LENGTH, truncation=True)["input_ids"] \
+            if sentences else []
+        return [Job(tuple(batch), [ids[i] for i in batch])
+                for batch in _equal_length_batches([len(x) for x in ids], self.batch_size)]
+
+    def decode_ner(self, ids: list[int], labels: list[int]) -> list[Entity]:
+        """A sentence's ``(entity text, type)`` list from its token labels."""
+        tokenizer, pad = self._ner_tokenizer, self._ner_tokenizer.pad_token_id
+        names = [self._id2label[label] for label in labels]
+        # the official keeps as many leading tokens as there are non-pad ids
+        tokens = tokenizer.convert_ids_to_tokens(ids[: sum(t != pad for t in ids)])
+        return [(tokenizer.convert_tokens_to_string(tokens[s:e + 1]), kind) for s, e, kind in decode_spans(tokens, names)]
+
     def sentence_entities(self, sentences: Sequence[str]) -> list[list[Entity]]:
         """NER over distinct sentences: each sentence's ``(entity text, type)`` list."""
-        import torch
-
-        tokenizer, model, id2label = self._ner_tokenizer, self._ner_model, self._id2label
-        ids = tokenizer(list(sentences), max_length=NER_MAX_LENGTH, truncation=True)["input_ids"] if sentences else []
+        ner, _ = self._runners()
         out: list[list[Entity]] = [[] for _ in sentences]
-        batches = _equal_length_batches([len(x) for x in ids], self.batch_size)
-        pad = tokenizer.pad_token_id
-        with torch.inference_mode():
-            for batch in self._bar(batches, len(batches), "RaTEScore NER"):
-                input_ids = torch.tensor([ids[i] for i in batch], device=self.device)
-                logits = model(input_ids=input_ids, attention_mask=torch.ones_like(input_ids)).logits
-                for i, row in zip(batch, logits.argmax(dim=2).tolist()):
-                    labels = [id2label[label] for label in row]
-                    # the official keeps as many leading tokens as there are non-pad ids
-                    tokens = tokenizer.convert_ids_to_tokens(ids[i][: sum(t != pad for t in ids[i])])
-                    out[i] = [(tokenizer.convert_tokens_to_string(tokens[s:e + 1]), kind)
-                              for s, e, kind in decode_spans(tokens, labels)]
+        model = ner.load()
+        for job in self._bar(self.ner_jobs(sentences), None, "RaTEScore NER"):
+            for i, ids, labels in zip(job.items, job.payload, ner.run(model, job)):
+                out[i] = self.decode_ner(ids, labels)
         return out
 
-    def embed_reports(self, report_entities: Mapping[str, Sequence[str]]) -> dict[str, Any]:
-        """``[CLS]`` vectors of the last hidden state for each report's entities, on CPU.
+    def embedding_plan(self, report_entities: Mapping[str, Sequence[str]]) -> tuple[list[Job], dict[str, int]]:
+        """The BioLORD batches for each report's entities, and each report's padded width.
 
         The official ``process_embedding`` embeds one report's entities as one batch padded to
         its longest entity (``padding=True, truncation=True, max_length=30``). An entity's vector
@@ -163,9 +238,6 @@ class RaTEScoreScorer:
         report with that many rows gets its vectors from one shared pass per (entity, L), in large
         batches of width L; a smaller report is embedded on its own, exactly as the official does.
         """
-        import torch
-
-        hidden = self._encoder.config.hidden_size
         distinct = list(dict.fromkeys(e for entities in report_entities.values() for e in entities))
         ids = dict(zip(distinct, self._enc_tokenizer(distinct, truncation=True, max_length=ENTITY_MAX_LENGTH)[
             "input_ids"])) if distinct else {}
@@ -175,28 +247,26 @@ class RaTEScoreScorer:
         for report, entities in report_entities.items():
             if len(entities) * width[report] >= EXACT_MIN_ROWS:
                 shared[width[report]].update(dict.fromkeys(entities))
-        jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True)
+        jobs = [Job(tuple(("shared", length, e) for e in chunk), (length, [ids[e] for e in chunk]))
+                for length, entities in sorted(shared.items(), reverse=True)
                 for chunk in _row_chunks(list(entities), length, EMBED_BATCH_ROWS)]
-        jobs += [(width[r], list(report_entities[r]), r) for r in alone]
-        vectors: dict[tuple[str, int], Any] = {}  # (entity, L) -> vector, from the shared batches
-        own: dict[str, Any] = {}  # report -> its vectors, for the reports embedded alone
-        pad = self._enc_tokenizer.pad_token_id
-        with torch.inference_mode():
-            for length, chunk, report in self._bar(jobs, len(jobs), "RaTEScore embeddings"):
-                input_ids, mask = pad_ids([ids[e] for e in chunk], pad, width=length)
-                out = self._encoder(input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device))
-                cls = out.last_hidden_state[:, 0, :].float().cpu()
-                if report is not None:
-                    own[report] = cls
-                else:
-                    vectors.update(((entity, length), vector) for entity, vector in zip(chunk, cls))
-        empty = torch.empty((0, hidden), dtype=torch.float32)
-        return {report: own[report] if report in own else
-                torch.stack([vectors[(e, width[report])] for e in entities]) if entities else empty
-                for report, entities in report_entities.items()}
+        jobs += [Job((("alone", r),), (width[r], [ids[e] for e in report_entities[r]])) for r in alone]
+        return jobs, width
+
+    def embed_reports(self, report_entities: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+        """``[CLS]`` vectors of the last hidden state for each report's entities, on CPU (see
+        :meth:`embedding_plan` for the batches)."""
+        _, biolord = self._runners()
+        jobs, width = self.embedding_plan(report_entities)
+        vectors = _Vectors(report_entities, width, self._bio.hidden_size)
+        model = biolord.load()
+        for job in self._bar(jobs, len(jobs), "RaTEScore embeddings"):
+            vectors.absorb(job, biolord.run(model, job))
+        return {report: vectors.of(report) for report in report_entities}
 
     # -- the metric -----------------------------------------------------------------------
-    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+    def plan(self, predictions: Sequence[str], references: Sequence[str]) -> "_RaTEWork":
+        """The call as model work (see :mod:`rexrank.metrics.runtime.work`); no model is built here."""
         if len(predictions) != len(references):
             raise InputError(f"{len(predictions)} predictions but {len(references)} references: they must pair up")
         for side, texts in (("prediction", predictions), ("reference", references)):
@@ -204,34 +274,129 @@ class RaTEScoreScorer:
             if bad:
                 raise InputError(f"RaTEScore: {side}s must be strings; position(s) {bad[:5]} are not "
                                  f"(e.g. {texts[bad[0]]!r}). Use '' for a deliberately empty report.")
-        ner, encoder = self._models()
+        return _RaTEWork(self, list(predictions), list(references))
+
+    def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
+        return run_local(self.plan(predictions, references), self.progress)
+
+
+class _Vectors:
+    """Each report's entity vectors, from the shared (entity, L) passes or its own."""
+
+    def __init__(self, report_entities: Mapping[str, Sequence[str]], width: Mapping[str, int], hidden: int):
+        self.entities, self.width, self.hidden = report_entities, width, hidden
+        self.shared: dict[tuple[str, int], Any] = {}  # (entity, L) -> vector
+        self.own: dict[str, Any] = {}  # report -> its vectors, for the reports embedded alone
+
+    def absorb(self, job: Job, cls: Any) -> None:
+        import torch
+
+        cls = torch.from_numpy(cls)
+        if job.items[0][0] == "alone":
+            self.own[job.items[0][1]] = cls
+        else:
+            self.shared.update(((entity, length), vector) for (_, length, entity), vector in zip(job.items, cls))
+
+    def has(self, report: str) -> bool:
+        entities = self.entities[report]
+        return not entities or report in self.own or all((e, self.width[report]) in self.shared for e in entities)
+
+    def of(self, report: str) -> Any:
+        import torch
+
+        entities = self.entities[report]
+        if report in self.own:
+            return self.own[report]
+        if not entities:
+            return torch.empty((0, self.hidden), dtype=torch.float32)
+        return torch.stack([self.shared[(e, self.width[report])] for e in entities])
+
+    def reports_of(self, job: Job) -> set[str]:
+        if job.items[0][0] == "alone":
+            return {job.items[0][1]}
+        needed = {(entity, length) for _, length, entity in job.items}
+        return {r for r, entities in self.entities.items() if any((e, self.width[r]) in needed for e in entities)}
+
+
+class _RaTEWork(Work):
+    """Sentences of each distinct report; NER once per distinct sentence; BioLORD over the
+    reports' entities (:meth:`RaTEScoreScorer.embedding_plan`); then each pair on its own."""
+
+    metric = "ratescore"
+
+    def __init__(self, scorer: RaTEScoreScorer, predictions: list[str], references: list[str]):
+        super().__init__(len(predictions))
+        self.scorer, self.preds, self.refs = scorer, predictions, references
+        self.runners = scorer._runners()
         splitter = default_splitter()
-        reports = list(dict.fromkeys([*references, *predictions]))
-        report_sentences = {text: splitter(text) for text in self._bar(reports, len(reports), "RaTEScore sentences")}
-        sentences = list(dict.fromkeys(s for text in reports for s in report_sentences[text]))
-        per_sentence = dict(zip(sentences, self.sentence_entities(sentences)))
-        report_entities = {text: [e for s in report_sentences[text] for e in per_sentence[s]] for text in reports}
-        vectors = self.embed_reports({text: [e[0] for e in report_entities[text]] for text in reports})
+        self.reports = list(dict.fromkeys([*references, *predictions]))
+        self.report_sentences = {text: splitter(text) for text in
+                                 scorer._bar(self.reports, len(self.reports), "RaTEScore sentences")}
+        self.sentences = list(dict.fromkeys(s for text in self.reports for s in self.report_sentences[text]))
+        self.per_sentence: dict[int, list[Entity]] = {}
+        self.lost: set[str] = set()  # reports a failed job left without a value
+        self.report_entities: dict[str, list[Entity]] = {}
+        self.vectors: _Vectors | None = None
 
+    def stages(self):
+        ner, biolord = self.runners
+        jobs = self.scorer.ner_jobs(self.sentences)
+        if jobs:
+            yield Stage("RaTEScore NER", ner, jobs)
+        index = {s: i for i, s in enumerate(self.sentences)}
+        self.report_entities = {text: [e for s in self.report_sentences[text] for e in self.per_sentence[index[s]]]
+                                for text in self.reports if text not in self.lost}
+        jobs, width = self.scorer.embedding_plan({t: [e[0] for e in ents] for t, ents in self.report_entities.items()})
+        self.vectors = _Vectors({t: [e[0] for e in ents] for t, ents in self.report_entities.items()}, width,
+                                self.scorer._bio.hidden_size)
+        if jobs:
+            yield Stage("RaTEScore embeddings", biolord, jobs, split=None)
+
+    def absorb(self, job: Job, outputs) -> None:
+        if self.vectors is None:  # NER
+            for i, ids, labels in zip(job.items, job.payload, outputs):
+                self.per_sentence[i] = self.scorer.decode_ner(ids, labels)
+        else:
+            self.vectors.absorb(job, outputs)
+
+    def fail(self, job: Job, error: str) -> None:
+        if self.vectors is None:
+            sentences = {self.sentences[i] for i in job.items}
+            lost = {t for t in self.reports if sentences & set(self.report_sentences[t])}
+        else:
+            lost = self.vectors.reports_of(job)
+        self.lost |= lost
+        for i in range(self.size):
+            if self.preds[i] in lost or self.refs[i] in lost:
+                self.failures.setdefault(i, error)
+
+    def available(self, index: int) -> bool:
+        return self.vectors is not None and self.vectors.has(self.preds[index]) and self.vectors.has(self.refs[index])
+
+    def values(self, indices):
         def side(text: str):
-            return vectors[text], [e[1] for e in report_entities[text]]
+            return self.vectors.of(text), [e[1] for e in self.report_entities[text]]
 
-        cache: dict[tuple[str, str], float] = {}
-        values, details = [], []
-        for pred, ref in zip(predictions, references):
-            if (ref, pred) not in cache:
+        scores, values, details = {}, [], []
+        for i in indices:
+            pred, ref = self.preds[i], self.refs[i]
+            if (ref, pred) not in scores:
                 (ref_vec, ref_types), (pred_vec, pred_types) = side(ref), side(pred)
-                cache[(ref, pred)] = report_score(ref_vec, pred_vec, ref_types, pred_types, self._affinity)
-            values.append(cache[(ref, pred)])
-            details.append({"reference_entities": [list(e) for e in report_entities[ref]],
-                            "prediction_entities": [list(e) for e in report_entities[pred]]})
+                scores[(ref, pred)] = report_score(ref_vec, pred_vec, ref_types, pred_types, self.scorer._affinity)
+            values.append(scores[(ref, pred)])
+            details.append({"reference_entities": [list(e) for e in self.report_entities[ref]],
+                            "prediction_entities": [list(e) for e in self.report_entities[pred]]})
+        return {self.metric: values}, details
+
+    def provenance(self):
         from rexrank import assets
 
-        provenance = {
-            "models": {"ner": ner.provenance(), "embedding": encoder.provenance()},
+        scorer = self.scorer
+        ner, biolord = self.runners
+        return {
+            "models": {"ner": ner.resolved.provenance(), "embedding": biolord.resolved.provenance()},
             "assets": {name: assets.get_asset(name).sources[0].url
-                       for name in (AFFINITY_MATRICES[self.affinity_name], RULES_ASSET)},
-            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size},
+                       for name in (AFFINITY_MATRICES[scorer.affinity_name], RULES_ASSET)},
+            "options": {"affinity_matrix": scorer.affinity_name, "device": scorer.device, "batch_size": scorer.batch_size},
             "alignment": "by study; a report with no kept sentence scores 0.5 (official RaTEScore issue #2 avoided)",
         }
-        return ScoreResult(self.name, {self.name: values}, details=details, provenance=provenance)
