@@ -1,7 +1,9 @@
 """The queue worker across real processes: exactly-once evaluation, kills and resumption, failures.
 
 Workers are real `rexrank worker` processes on one LocalDirStore; they score with BLEU-2
-only (pure Python) on a 12-study IU-Xray manifest, with short leases.
+only (pure Python) on a 12-study IU-Xray manifest, with short leases. Every test runs twice:
+with plain workers, and with Ray-backed ones (`rexrank worker --ray ADDRESS` on the two-node
+test cluster), whose guarantees must be the same.
 """
 
 from __future__ import annotations
@@ -25,6 +27,15 @@ from rexrank.space.submit import SubmitPolicy, enqueue, file_requests
 from rexrank.space.worker import Worker, WorkerSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(params=["local", pytest.param("ray", marks=pytest.mark.ray)])
+def engine(request) -> dict:
+    """``cli``: the worker command's extra arguments; ``options``: the same for an in-process Worker."""
+    if request.param == "local":
+        return {"cli": [], "options": {}}
+    address = request.getfixturevalue("ray_address")
+    return {"cli": ["--ray", address], "options": {"engine": "ray", "ray_address": address}}
 
 
 def _worker(store_dir: Path, manifest: Path, log: Path, *extra: str, env: dict | None = None) -> subprocess.Popen:
@@ -63,13 +74,15 @@ def _references(manifest: Path) -> tuple[list[str], list[str]]:
     return data.study_ids, data.references
 
 
-def test_fifty_concurrent_submissions_across_four_workers_are_each_evaluated_exactly_once(tmp_path, small_iu_manifest):
+def test_fifty_concurrent_submissions_across_four_workers_are_each_evaluated_exactly_once(tmp_path, small_iu_manifest,
+                                                                                          engine):
     store_dir, logs = tmp_path / "store", tmp_path / "logs"
     logs.mkdir()
     store = LocalDirStore(store_dir)
     policy = SubmitPolicy(manifests={"iu_xray": str(small_iu_manifest)})
     ids, refs = _references(small_iu_manifest)
-    workers = [_worker(store_dir, small_iu_manifest, logs / f"w{i}.log", "--lease", "30") for i in range(4)]
+    workers = [_worker(store_dir, small_iu_manifest, logs / f"w{i}.log", "--lease", "30", *engine["cli"])
+               for i in range(4)]
     try:
         def submit(batch: range) -> None:
             for n in batch:  # each submission a different system: its own predictions file
@@ -106,7 +119,7 @@ def _comparable(result: dict) -> dict:
 
 
 @pytest.mark.slow
-def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, small_iu_manifest):
+def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, small_iu_manifest, engine):
     env = {"REXRANK_FAKE_GEN_DELAY": "0.05"}
     generator = "tests.space_fakes:slow_generate"
     store_dir, logs = tmp_path / "store", tmp_path / "logs"
@@ -121,7 +134,8 @@ def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, 
 
     for _ in range(8):
         submit_next()
-    extra = ("--lease", "1.0", "--heartbeat", "0.15", "--generator", generator, "--max-attempts", "100")
+    extra = ("--lease", "1.0", "--heartbeat", "0.15", "--generator", generator, "--max-attempts", "100",
+             *engine["cli"])
     procs = {}
     count = [0]
 
@@ -163,7 +177,8 @@ def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, 
         for model in models:
             reference_store.submit(_model_request(model))
         Worker(reference_store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
-                                               generator=generator)).run(exit_when_idle=True)
+                                               generator=generator, scorer_options=dict(engine["options"]),
+                                               generation_options=dict(engine["options"]))).run(exit_when_idle=True)
     finally:
         del os.environ["REXRANK_FAKE_GEN_DELAY"]
     expected = {r["system"]["name"]: _comparable(r) for r in reference_store.results()}
@@ -182,19 +197,21 @@ def test_twenty_random_kills_leave_nothing_stuck_and_change_no_result(tmp_path, 
           f"{resumed} resumed from partial predictions, results identical to the uninterrupted run")
 
 
-def test_a_failing_request_ends_failed_with_its_reason(tmp_path, small_iu_manifest):
+def test_a_failing_request_ends_failed_with_its_reason(tmp_path, small_iu_manifest, engine):
     store = LocalDirStore(tmp_path / "store")
     store.submit(Request(new_request_id(), "predictions", "iu_xray", "findings", display_name="lost",
                          predictions_sha256="0" * 64))  # its predictions artifact is missing
     store.submit(_model_request("org/generator-fails"))
     Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
-                                 generator="tests.space_fakes:no_such_function")).run(exit_when_idle=True)
+                                 generator="tests.space_fakes:no_such_function",
+                                 scorer_options=dict(engine["options"]))).run(exit_when_idle=True)
     lost, broken = store.requests()
     assert lost.state == FAILED and "predictions of request" in lost.reason and "missing" in lost.reason
     assert broken.state == FAILED and broken.reason.startswith("internal error: AttributeError")
 
 
-def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_generation_models, generation_testset):
+def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_generation_models, generation_testset,
+                                                               engine):
     """The full model path with the real code: submission picks the adapter from config.json,
     the worker runs rexrank.space.generation.run.generate_reports on the tiny VisionEncoderDecoder (stored
     under its real repo id), scores with BLEU-2 and records generation provenance."""
@@ -205,7 +222,8 @@ def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_ge
     [request] = model_requests(tiny_generation_models["ved"], None, ["iu_xray"], "findings")
     store.submit(request)
     settings = WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": manifest}, data_dirs={"iu_xray": images},
-                              generation_options={"batch_size": 2, "device": "cpu", "max_new_tokens": 12})
+                              generation_options={"batch_size": 2, "device": "cpu", "max_new_tokens": 12,
+                                                  **engine["options"]}, scorer_options=dict(engine["options"]))
     Worker(store, settings).run(exit_when_idle=True)
     [done] = store.requests()
     assert done.state == FINISHED, done.reason
@@ -214,10 +232,47 @@ def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_ge
     assert result["generation"]["revision"] == done.revision  # the commit the submission was pinned to
     assert result["results"]["metrics"]["bleu2"]["n"] == len(generation_testset["ids"])
     assert result["results"]["per_study"]["study_id"] == generation_testset["ids"]
+    expected_engine = "ray" if engine["options"] else "local"
+    assert result["generation"]["record"]["engine"]["name"] == expected_engine
+    assert result["results"]["provenance"]["engine"]["name"] == expected_engine
 
     # without the images the request fails with a reason the user can act on
     store.submit(Request(new_request_id(), "model", "iu_xray", "findings_impression",
                          model=tiny_generation_models["ved"], adapter="vision-encoder-decoder"))
-    Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": manifest})).run(exit_when_idle=True)
+    Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": manifest},
+                                 generation_options=dict(engine["options"]))).run(exit_when_idle=True)
     failed = [r for r in store.requests() if r.state == FAILED]
     assert len(failed) == 1 and "images" in failed[0].reason and "data_dir" in failed[0].reason
+
+
+@pytest.mark.ray
+def test_a_ray_backed_worker_scores_on_the_cluster_with_the_values_of_a_plain_one(tmp_path, small_iu_manifest,
+                                                                                  small_iu_predictions, ray_address,
+                                                                                  tiny_chexbert_models):
+    """A predictions request scored with a model-based metric: its model runs on the cluster's actors."""
+    import torch
+
+    from rexrank.metrics.runtime import models
+
+    results = {}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each one-CPU actor
+    try:
+        for name, options in (("ray", {"engine": "ray", "ray_address": ray_address}), ("local", {})):
+            models.clear_loaded()
+            store = LocalDirStore(tmp_path / name)
+            policy = SubmitPolicy(manifests={"iu_xray": str(small_iu_manifest)})
+            requests, artifacts = file_requests(small_iu_predictions.read_bytes(), "preds.json", ["iu_xray"],
+                                                "findings", display_name="system", policy=policy)
+            enqueue(store, requests, artifacts)
+            Worker(store, WorkerSettings(metrics=["bleu2", "semb_score"], manifests={"iu_xray": str(small_iu_manifest)},
+                                         scorer_options={"use_cache": False, **options})).run(exit_when_idle=True)
+            [done] = store.requests()
+            assert done.state == FINISHED, done.reason
+            results[name] = store.result(done.id)["results"]
+    finally:
+        torch.set_num_threads(threads)
+        models.clear_loaded()
+    engine = results["ray"]["provenance"]["engine"]
+    assert engine["name"] == "ray" and engine["nodes"] == 2 and engine["stages"][0]["stage"] == "CheXbert"
+    assert results["ray"]["per_study"] == results["local"]["per_study"]

@@ -12,6 +12,8 @@ run on the same inputs reads them back and finishes in seconds.
 
 Example:
   rexrank score --dataset iu_xray --track findings --predictions preds.json --out results/my_model
+  rexrank score --dataset iu_xray --predictions preds.json --ray            # the models on Ray (local or RAY_ADDRESS)
+  rexrank score --dataset iu_xray --predictions preds.json --ray head:6379  # ... on that cluster
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--hub-model-id", default=None,
                         help="also write model-index and .eval_results YAML for this Hub model (see hub_results)")
+    from rexrank.ray_engine import add_cli_arguments
+
+    add_cli_arguments(parser, "run the model-based metrics")
 
 
 def read_for_track(path: Path, every: list[str], in_track: set[str], allow_missing: bool) -> dict[str, str]:
@@ -98,6 +103,7 @@ def read_labels(path: Path) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     from rexrank.metrics import suite
+    from rexrank.ray_engine import cli_options
 
     from rexrank.datasets.manifests import load_manifest
     from rexrank.datasets.tracks import select_track
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
     predictions = read_for_track(args.predictions, every, set(data.study_ids), args.allow_missing)
     out = args.out or Path("rexrank-results") / f"{args.dataset}_{args.split}_{args.track}_{args.predictions.stem}"
     options = {k: v for k, v in {"device": args.device, "batch_size": args.batch_size}.items() if v is not None}
+    options.update(cli_options(args))
     results = suite.score_test_set(
         args.dataset, predictions, track=args.track, split=args.split, metrics=metrics, manifest=args.manifest,
         out_dir=out, allow_missing=args.allow_missing, reference_style=args.reference_style,

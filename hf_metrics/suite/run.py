@@ -46,6 +46,7 @@ class MetricRun:
     cached: int = 0
     computed: int = 0
     by_pair: dict[str, dict] = field(default_factory=dict, repr=False)
+    failures: dict[str, str] = field(default_factory=dict)  # pair key -> why that study has no value
 
     @property
     def primary(self) -> list[float]:
@@ -180,45 +181,62 @@ def _payloads(result: ScoreResult, spec: MetricSpec, n: int) -> list[dict]:
 
 def _score_missing(spec: MetricSpec, scorer: Any, pairs: list[tuple[str, str, str]],
                    components: dict[str, dict[str, dict]], cache: ScoreCache | None, key: str,
-                   progress: bool) -> tuple[dict[str, dict], dict, dict]:
+                   progress: bool, engine: Any) -> tuple[dict[str, dict], dict, dict, dict[str, str]]:
     """Score unique (pair key, prediction, reference) triples in chunks, saving each chunk."""
     from tqdm.auto import tqdm
 
     out: dict[str, dict] = {}
     corpus: dict = {}
     provenance: dict = {}
-    # Slow metrics (GPU LLM, API) save every chunk so a killed run resumes; the others run in one
-    # call, which keeps their corpus-level figures (e.g. CheXbert micro/macro F1) whole.
-    size = _CHUNK if (spec.needs_gpu or spec.needs_api) else max(len(pairs), 1)
+    failures: dict[str, str] = {}
+    # API metrics save every chunk so a killed run resumes; the others run in one call, which keeps
+    # their corpus-level figures (e.g. CheXbert micro/macro F1) whole and their batches the same on
+    # every engine (GREEN's completions are saved per batch by GREEN itself).
+    size = _CHUNK if spec.needs_api else max(len(pairs), 1)
     chunks = [pairs[i:i + size] for i in range(0, len(pairs), size)]
     bar = tqdm(total=len(pairs), desc=f"{spec.name}", unit="study", disable=not progress or len(chunks) == 0,
                leave=False)
+
+    def store(payloads: dict[str, dict]) -> None:
+        if cache is not None:  # a failed study (no value, e.g. no valid LLM reply) is retried next run
+            cache.put_many(key, {pk: p for pk, p in payloads.items() if p["v"].get(spec.name) is not None
+                                 and not math.isnan(p["v"][spec.name])})
+
     for chunk in chunks:
         preds = [p for _, p, _ in chunk]
         refs = [r for _, _, r in chunk]
         if spec.requires and hasattr(scorer, "from_components"):
             comp = {dep: [components[dep][pk]["v"][dep] for pk, _, _ in chunk] for dep in spec.requires}
-            result = scorer.from_components(comp)
+            result, failed = scorer.from_components(comp), {}
         else:
-            result = scorer(preds, refs)
+            def save(indices: Sequence[int], partial: ScoreResult, chunk=chunk) -> None:
+                store(dict(zip((chunk[i][0] for i in indices), _payloads(partial, spec, len(indices)))))
+
+            result, failed = engine.score(scorer, preds, refs, save, progress)
         payloads = dict(zip((pk for pk, _, _ in chunk), _payloads(result, spec, len(chunk))))
-        if cache is not None:  # a failed study (no value, e.g. no valid LLM reply) is retried next run
-            cache.put_many(key, {pk: p for pk, p in payloads.items() if p["v"].get(spec.name) is not None
-                                 and not math.isnan(p["v"][spec.name])})
+        store(payloads)
+        failures.update({chunk[i][0]: error for i, error in failed.items()})
         out.update(payloads)
         corpus = dict(result.corpus) if len(chunks) == 1 else {}
         provenance = result.provenance or provenance
         bar.update(len(chunk))
     bar.close()
-    return out, corpus, provenance
+    return out, corpus, provenance, failures
 
 
 def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: Sequence[str] | None = None, *,
                 cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
+                engine: Any = None, study_ids: Sequence[str] | None = None,
                 **scorer_options: Any) -> dict[str, MetricRun]:
-    """Per-study results of every chosen metric (and of what they require), in input order."""
+    """Per-study results of every chosen metric (and of what they require), in input order.
+
+    ``engine``: where model work runs (:mod:`rexrank.metrics.suite.engines`; default this process).
+    """
     from tqdm.auto import tqdm
 
+    from rexrank.metrics.suite.engines import LocalEngine
+
+    engine = engine or LocalEngine()
     chosen = resolve_metrics(metrics)
     order = execution_order(chosen)
     if isinstance(scorer_options.get("model"), str) and len([m for m in order if get_spec(m).models]) > 1:
@@ -229,6 +247,7 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
         raise InputError(f"metric_options for {stray}, which {'is' if len(stray) == 1 else 'are'} not run "
                          f"(running: {', '.join(order)})")
     cache = ScoreCache(cache_dir) if use_cache else None
+    ids_in_order = [str(i) for i in (study_ids if study_ids is not None else range(len(predictions)))]
     keys_in_order = [pair_key(p, r) for p, r in zip(predictions, references)]
     unique = dict(zip(keys_in_order, zip(predictions, references)))
     runs: dict[str, MetricRun] = {}
@@ -245,9 +264,15 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
         provenance = (info or {}).get("provenance", {})
         if missing:
             logger.info("%s: %d unique studies to score (%d from cache)", name, len(missing), hits)
-            scorer = spec.load(**opts)
-            components = {dep: runs[dep].by_pair for dep in spec.requires}
-            fresh, fresh_corpus, provenance = _score_missing(spec, scorer, missing, components, cache, key, progress)
+            with engine.scorer_context(spec, opts):
+                scorer = spec.load(**opts)
+                components = {dep: runs[dep].by_pair for dep in spec.requires}
+                fresh, fresh_corpus, provenance, failures = _score_missing(spec, scorer, missing, components, cache,
+                                                                           key, progress, engine)
+            if failures:
+                studies = [i for i, pk in zip(ids_in_order, keys_in_order) if pk in failures]
+                logger.warning("%s: no value for %s (%s); recorded as failed, a rerun retries them", name,
+                               describe_ids(studies), next(iter(failures.values())))
             by_pair.update(fresh)
             corpus = fresh_corpus if not hits else {}
             if cache is not None:
@@ -257,12 +282,14 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
             if hits and fresh_corpus:
                 logger.info("%s: corpus-level figures left out (part of the studies came from the cache)", name)
         else:
+            failures = {}
             logger.info("%s: all %d unique studies from cache", name, hits)
         columns = list(next(iter(by_pair.values()))["v"]) if by_pair else [name]
         values = {c: [_num(by_pair[pk]["v"].get(c)) for pk in keys_in_order] for c in columns}
         details = [by_pair[pk]["d"] for pk in keys_in_order]
         runs[name] = MetricRun(spec, values, details if any(d is not None for d in details) else None, corpus,
-                               provenance, key, cached=hits, computed=len(missing), by_pair=by_pair)
+                               provenance, key, cached=hits, computed=len(missing), by_pair=by_pair,
+                               failures=failures)
     return {name: runs[name] for name in order}
 
 

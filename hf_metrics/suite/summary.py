@@ -47,18 +47,24 @@ def _mean(values: Sequence[float]) -> float:
 def score_predictions(predictions: Sequence[str], references: Sequence[str], study_ids: Sequence[str] | None = None,
                       metrics: Sequence[str] | None = None, *, ci: str = "normal", per_study: bool = False,
                       cache_dir: str | os.PathLike | None = None, progress: bool = True, confidence: float = 0.95,
-                      n_resamples: int = 1000, seed: int = 0, use_cache: bool = True,
+                      n_resamples: int = 1000, seed: int = 0, use_cache: bool = True, engine: str = "local",
+                      ray_address: str | None = None, ray_actors: int | None = None,
+                      ray_cpus_per_actor: float | None = None,
                       **scorer_options: Any) -> dict[str, dict[str, Any]]:
     """Score prediction/reference pairs with the chosen metrics (default: the registry's default set).
 
     Returns ``{metric: {"value", "ci": [low, high], "n", "mean", "mean_ci", ...}}`` in the order
     asked; ``per_study=True`` adds ``per_study`` (and ``details`` where the scorer gives them).
     ``ci="bootstrap"`` switches to a seeded percentile bootstrap (``n_resamples``, ``seed``).
+    ``engine="ray"`` runs the model work on Ray (``ray_address``: ``"auto"`` or a cluster address).
     """
-    _check_texts(predictions, references, study_ids)
+    from rexrank.metrics.suite.engines import make_engine
+
+    ids = _check_texts(predictions, references, study_ids)
     chosen = resolve_metrics(metrics)
+    runner = make_engine(engine, ray_address=ray_address, ray_actors=ray_actors, ray_cpus_per_actor=ray_cpus_per_actor)
     runs = run_metrics(list(predictions), list(references), chosen, cache_dir=cache_dir, use_cache=use_cache,
-                       progress=progress, **scorer_options)
+                       progress=progress, engine=runner, study_ids=ids, **scorer_options)
     return {name: summarise(runs[name], ci=ci, confidence=confidence, n_resamples=n_resamples, seed=seed,
                             per_study=per_study) for name in chosen}
 

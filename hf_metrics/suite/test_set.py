@@ -90,7 +90,9 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
                    reference_style: str = "manifest", ci: str = "normal", n_resamples: int = 1000, seed: int = 0,
                    cache_dir: str | os.PathLike | None = None, use_cache: bool = True, progress: bool = True,
                    system: str | None = None, labels: Mapping[str, bool] | None = None,
-                   plots: bool = True, track_data: Any = None, **scorer_options: Any) -> dict[str, Any]:
+                   plots: bool = True, track_data: Any = None, engine: str = "local", ray_address: str | None = None,
+                   ray_actors: int | None = None, ray_cpus_per_actor: float | None = None,
+                   **scorer_options: Any) -> dict[str, Any]:
     """Score a system on a ReXrank test set; returns the ``results.json`` content.
 
     ``predictions``: ``{study_id: report}`` (read files with ``rexrank.datasets.predictions``).
@@ -98,8 +100,12 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     CheXbert's "No Finding" of the reference, when the chexbert metric ran).
     With ``out_dir``: writes ``results.json``, ``per_study.csv`` and the plots there.
     ``track_data``: an already loaded ``rexrank.datasets.tracks.TrackData`` of this test set and track.
+    ``engine="ray"``: the model work runs on Ray actors (``ray_address``: ``"auto"`` starts or joins a
+    local instance, an address joins that cluster; ``ray_actors`` / ``ray_cpus_per_actor`` size the
+    pools); reading, checking, the cache and everything else stay here.
     """
     from rexrank.datasets.tracks import load_track
+    from rexrank.metrics.suite.engines import make_engine
 
     started = time.time()
     data = track_data or load_track(dataset, track, split=split, manifest=manifest, reference_style=reference_style)
@@ -113,8 +119,9 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     # (not reported unless chosen).
     auxiliary = ["chexbert"] if labels is None and "semb_score" in execution_order(chosen) \
         and "chexbert" not in chosen else []
+    runner = make_engine(engine, ray_address=ray_address, ray_actors=ray_actors, ray_cpus_per_actor=ray_cpus_per_actor)
     runs = run_metrics(texts, data.references, chosen + auxiliary, cache_dir=cache_dir, use_cache=use_cache,
-                       progress=progress, **scorer_options)
+                       progress=progress, engine=runner, study_ids=data.study_ids, **scorer_options)
     results: dict[str, Any] = {
         "schema": RESULTS_SCHEMA,
         "system": system,
@@ -128,6 +135,9 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         "details": {name: runs[name].details for name in runs if runs[name].details is not None},
         "empty_predictions": [i for i, t in zip(data.study_ids, texts) if not t.strip()],
     }
+    failures = _failures(runs, data.study_ids, texts, data.references)
+    if failures:
+        results["failures"] = failures
     from rexrank.metrics.suite import analysis
 
     results["analyses"] = analysis.analyse(results, studies=data.studies, labels=labels)
@@ -142,7 +152,9 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         "models": _unique_models(runs),
         "assets": sorted({f"manifest {dataset}/{split} sha256:{data.manifest_sha256}"} |
                          {str(a) for r in runs.values() for a in _as_list(r.provenance.get("assets"))}),
-        "device": _device(scorer_options),
+        "device": _device(scorer_options) if runner.name == "local" else
+        f"{_ray_device(runner, scorer_options)} (Ray actors)",
+        "engine": runner.provenance(),
         "libraries": _library_versions(),
         "platform": platform.platform(),
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -156,6 +168,28 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     if out_dir is not None:
         write_outputs(results, out_dir, plots=plots)
     return results
+
+
+def _ray_device(runner: Any, options: Mapping[str, Any]) -> str:
+    from rexrank.ray_engine import actor_device
+
+    return actor_device(runner.options, options.get("device"))
+
+
+def _failures(runs: Mapping[str, MetricRun], study_ids: Sequence[str], predictions: Sequence[str],
+              references: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``{metric: {study_id: why it has no value}}`` for the studies a metric could not score."""
+    from rexrank.metrics.runtime.score_cache import pair_key
+
+    out: dict[str, dict[str, str]] = {}
+    if not any(run.failures for run in runs.values()):
+        return out
+    keys = [pair_key(p, r) for p, r in zip(predictions, references)]
+    for name, run in runs.items():
+        failed = {sid: run.failures[k] for sid, k in zip(study_ids, keys) if k in run.failures}
+        if failed:
+            out[name] = failed
+    return out
 
 
 def _as_list(v: Any) -> list:

@@ -5,6 +5,8 @@ Examples:
       --data-dir /data/iu_xray/images --out preds.json
   rexrank generate --model google/medgemma-4b-it --dataset mimic_cxr --data-dir /data/mimic-cxr-jpg \\
       --section findings_impression --batch-size 16 --out medgemma.json
+  rexrank generate --model google/medgemma-4b-it --dataset mimic_cxr --data-dir /shared/mimic-cxr-jpg \\
+      --out medgemma.json --ray                      # one replica per GPU of a node or a Ray cluster
 
 The adapter is chosen from the model's config.json (the reason is logged): a transformers
 VisionEncoderDecoderModel, a chat vision-language model (AutoModelForImageTextToText with its
@@ -41,14 +43,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "Placeholders {indication} {comparison} {age} {sex}")
     parser.add_argument("--limit", type=int, help="only the first N studies of the track (a quick try)")
     parser.add_argument("--no-canary", action="store_true", help="skip the two-study check before the full run")
+    from rexrank.ray_engine import add_cli_arguments
+
+    add_cli_arguments(parser, "generate (one model replica per actor; the images at --data-dir on every node)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from rexrank.ray_engine import cli_options
     from rexrank.space.generation.run import generate_reports
 
     summary = generate_reports(
         args.model, args.dataset, args.out, split=args.split, section=args.section, data_dir=args.data_dir,
         manifest=args.manifest, batch_size=args.batch_size, device=args.device, max_new_tokens=args.max_new_tokens,
-        adapter=args.adapter, limit=args.limit, prompt=args.prompt, canary=not args.no_canary)
+        adapter=args.adapter, limit=args.limit, prompt=args.prompt, canary=not args.no_canary, **cli_options(args))
     print(json.dumps({k: v for k, v in summary.to_dict().items() if k not in ("record",)}, indent=1))
     return 1 if summary.failures else 0

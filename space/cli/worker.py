@@ -9,6 +9,7 @@ takes the request over and resumes from the predictions saved so far.
 Examples:
   rexrank worker                                  # the local store used by `rexrank serve`
   rexrank worker --store hub:my-org/rexrank-queue --metrics bleu2,bertscore
+  rexrank worker --store hub:my-org/rexrank-queue --ray head-node:6379   # each request on the cluster
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a request whose worker died this many times is marked FAILED (default 5)")
     parser.add_argument("--generator", default="rexrank.space.generation.run:generate_reports",
                         help="generation function (module:function with generate_reports' signature)")
+    from rexrank.ray_engine import add_cli_arguments
+
+    add_cli_arguments(parser, "generate and score each claimed request")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
     from rexrank.space.store import open_store
     from rexrank.space.worker import Worker
 
+    from rexrank.ray_engine import cli_options
+
     options = {k: v for k, v in (("device", args.device), ("batch_size", args.batch_size)) if v is not None}
+    options.update(cli_options(args))
     settings = worker_settings(args, heartbeat_seconds=args.heartbeat, generator=args.generator,
                                work_dir=args.work_dir, scorer_options=dict(options), generation_options=dict(options))
     store = open_store(args.store)

@@ -11,6 +11,7 @@ and every failed study with its error; failed studies are retried by the next ru
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -109,14 +110,7 @@ def canary_check(adapter, requests: Sequence) -> None:
     from rexrank.space.generation.batching import BatchRunner
 
     outcomes = BatchRunner(adapter.generate_batch, len(requests)).run(list(requests))
-    problems = [error or garbage_reason(text or "") for text, error in outcomes]
-    if all(problems):
-        shown = "; ".join(f"{r.study_id}: {why} {(text or '')[:80]!r}"
-                          for r, (text, _), why in zip(requests, outcomes, problems))
-        raise ModelUnavailableError(
-            f"canary: {adapter.choice.spec} ({adapter.name}) does not write reports ({shown}). Check the "
-            "adapter (--adapter), the prompt (--prompt) and --max-new-tokens before a full run.")
-    logger.info("canary passed on %s", describe_ids([r.study_id for r in requests]))
+    _canary_outcomes(adapter.choice, adapter.name, [(r, text, error) for r, (text, error) in zip(requests, outcomes)])
 
 
 def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split: str = "test",
@@ -125,13 +119,17 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
                      max_new_tokens: int = 256, adapter: str | None = None, limit: int | None = None,
                      prompt: str | None = None, canary: bool = True, progress: bool = True,
                      allowlist: Mapping[str, Any] | None = None,
-                     adapter_options: dict[str, Any] | None = None) -> GenerationSummary:
+                     adapter_options: dict[str, Any] | None = None, engine: str = "local",
+                     ray_address: str | None = None, ray_actors: int | None = None,
+                     ray_cpus_per_actor: float | None = None) -> GenerationSummary:
     """Generate ``section`` reports for the ``dataset``/``split`` test set with ``model``; resumable.
 
     ``model`` is ``repo``, ``repo@revision`` or a local folder. Writes the ReXrank predictions
     JSON to ``out`` when every study is done (failed studies are left out and listed), and the
     progress/record sidecar ``<out>.progress.json`` after every batch. ``allowlist`` replaces
-    the reviewed remote-code allowlist (tests, private deployments).
+    the reviewed remote-code allowlist (tests, private deployments). ``engine="ray"``: the same
+    batches on Ray actors, one model replica each (``ray_address``: ``"auto"`` or a cluster);
+    the images must be at ``data_dir`` on every node.
     """
     from rexrank.datasets.tracks import load_track
     from rexrank.space.generation.adapters import choose_adapter, load_adapter
@@ -147,14 +145,25 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
     if not Path(data_dir).is_dir():
         raise InputError(f"image folder {data_dir} does not exist")
 
-    from rexrank.metrics.runtime.models import default_dtype, pick_device
+    from rexrank.metrics.runtime import models
+    from rexrank.metrics.suite.engines import make_engine
 
-    device = pick_device(device)
-    options = dict(adapter_options or {})
-    if choice.name == "remote-code" and allowlist is not None:
-        options["allowlist"] = allowlist
-    runner_adapter = load_adapter(choice, section=section, device=device, dtype=default_dtype(device, half=True),
-                                  max_new_tokens=max_new_tokens, prompt=prompt, **options)
+    ray = make_engine(engine, ray_address=ray_address, ray_actors=ray_actors, ray_cpus_per_actor=ray_cpus_per_actor) \
+        if engine != "local" else None
+    if ray is not None:
+        from rexrank.ray_engine import actor_device
+
+        planning = models.remote_device(actor_device(ray.options, device))  # the model runs on the actors
+    else:
+        planning = contextlib.nullcontext()
+    with planning:
+        device = models.pick_device(device)
+        options = dict(adapter_options or {})
+        if choice.name == "remote-code" and allowlist is not None:
+            options["allowlist"] = allowlist
+        adapter_kwargs = dict(section=section, device=device, dtype=models.default_dtype(device, half=True),
+                              max_new_tokens=max_new_tokens, prompt=prompt, **options)
+        runner_adapter = load_adapter(choice, **adapter_kwargs)
     described = runner_adapter.describe()
     identity = {"dataset": dataset, "split": split, "section": section, "manifest_sha256": track.manifest_sha256,
                 "repo_id": choice.repo_id, "revision": choice.revision, "adapter": choice.name,
@@ -180,13 +189,18 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
     record = {"run": identity, "reason": choice.reason, "model": f"{choice.repo_id}@{choice.revision}",
               "adapter": described, "device": device, "batch_size": batch_size, "n_studies": len(studies),
               "test_set": {"config": track.config, "split": track.split, "track": track.track,
-                           "manifest_sha256": track.manifest_sha256}}
+                           "manifest_sha256": track.manifest_sha256},
+              "engine": {"name": "local", "processes": 1} if ray is None else ray.provenance()}
 
     def save(complete: bool) -> None:
         atomic_write_json(sidecar, {"format_version": FORMAT_VERSION, **record, "complete": complete,
                                      "done": done, "failed": failed})
 
-    if requests:
+    if requests and ray is not None:
+        logger.info("%s: %d studies to generate (%d already done) on Ray, adapter %s, device %s",
+                    choice.spec, len(requests), resumed, choice.name, device)
+        _run_on_ray(ray, choice, adapter_kwargs, requests, batch_size, done, failed, save, record, canary, progress)
+    elif requests:
         logger.info("%s: %d studies to generate (%d already done), adapter %s, device %s",
                     choice.spec, len(requests), resumed, choice.name, device)
         runner_adapter.load()
@@ -211,6 +225,45 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
                              resumed=resumed, seconds=round(time.monotonic() - started, 3), record=record)
 
 
+def _record(request, text: str | None, error: str | None, done: dict[str, str], failed: dict[str, str]) -> None:
+    if error is None and garbage_reason(text or "") == "empty output":
+        error = "the model wrote an empty report"
+    if error is None:
+        done[request.study_id] = text
+        failed.pop(request.study_id, None)
+    else:
+        failed[request.study_id] = error
+
+
+def _canary_outcomes(choice, name: str, outcomes: list) -> None:
+    """The canary rule on outcomes that are in: stop when none of them is a report."""
+    problems = [error or garbage_reason(text or "") for _, text, error in outcomes]
+    if all(problems):
+        shown = "; ".join(f"{r.study_id}: {why} {(text or '')[:80]!r}" for (r, text, _), why in zip(outcomes, problems))
+        raise ModelUnavailableError(
+            f"canary: {choice.spec} ({name}) does not write reports ({shown}). Check the "
+            "adapter (--adapter), the prompt (--prompt) and --max-new-tokens before a full run.")
+    logger.info("canary passed on %s", describe_ids([r.study_id for r, _, _ in outcomes]))
+
+
+def _run_on_ray(ray, choice, adapter_kwargs: dict, requests: list, batch_size: int, done: dict[str, str],
+                failed: dict[str, str], save, record: dict, canary: bool, progress: bool) -> None:
+    """The same batches on Ray actors (:mod:`rexrank.space.generation.on_ray`); the first two
+    studies to finish are the canary."""
+    from rexrank.space.generation.on_ray import generate_on_ray
+
+    def on_adapter(described: dict) -> None:
+        record["adapter"] = described  # with the checkpoint's decoding settings, as the actors loaded it
+
+    stage = generate_on_ray(choice, adapter_kwargs, requests, batch_size,
+                            lambda request, text, error: _record(request, text, error, done, failed),
+                            lambda: save(complete=False), ray.options, on_adapter,
+                            (lambda outcomes: _canary_outcomes(choice, choice.name, outcomes)) if canary else None,
+                            progress)
+    ray.stages.append(stage)
+    record["engine"] = ray.provenance()
+
+
 def _run_all(adapter, requests: list, batch_size: int, done: dict[str, str], failed: dict[str, str],
              save, progress: bool, total: int, already: int) -> None:
     """Length-sorted batches; each batch's results saved before the next starts."""
@@ -226,13 +279,7 @@ def _run_all(adapter, requests: list, batch_size: int, done: dict[str, str], fai
             batch = requests[start:start + runner.batch_size]
             start += len(batch)
             for request, (text, error) in zip(batch, runner.run(batch)):
-                if error is None and garbage_reason(text or "") == "empty output":
-                    error = "the model wrote an empty report"
-                if error is None:
-                    done[request.study_id] = text
-                    failed.pop(request.study_id, None)
-                else:
-                    failed[request.study_id] = error
+                _record(request, text, error, done, failed)
             save(complete=False)
             bar.update(len(batch))
     finally:
