@@ -38,15 +38,16 @@ def _workload(manifest: Path, pairs: int) -> tuple[list[str], list[str]]:
     from rexrank.datasets.tracks import load_track
 
     refs = load_track("iu_xray", "findings", manifest=str(manifest)).references
-    preds_all, refs_all = [], []
+    distinct: dict[tuple[str, str], None] = {}  # IU-Xray repeats some findings: count distinct pairs only
     k = 0
-    while len(preds_all) < pairs:
+    while len(distinct) < pairs:
         shift = 7 + k
         rotated = refs[shift % len(refs):] + refs[:shift % len(refs)]
-        preds_all += [f"{p} Replica {k} of the benchmark." for p in rotated]
-        refs_all += refs
+        for pred, ref in zip(rotated, refs):
+            distinct.setdefault((f"{pred} Replica {k} of the benchmark.", ref))
         k += 1
-    return preds_all[:pairs], refs_all[:pairs]
+    chosen = list(distinct)[:pairs]
+    return [p for p, _ in chosen], [r for _, r in chosen]
 
 
 def _daemon_cpu(cluster) -> dict[int, float]:
