@@ -25,17 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 CORE = ["bleu2", "bertscore", "semb_score", "radgraph", "radcliq", "ratescore", "chexbert"]
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread in this process, as in each one-CPU actor: equal results need equal kernels."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def iu_predictions(iu_manifests) -> dict[str, str]:
     """Every IU-Xray findings-track study, predicted with another study's findings (every fifth in capitals)."""

@@ -24,16 +24,6 @@ def _run(models, testset, kind, out, **kwargs):
     return generate_reports(models[kind], "iu_xray", out, **options)
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("kind", ["ved", "chat"])
 def test_reports_generated_on_ray_are_identical(tiny_generation_models, generation_testset, tmp_path, ray_address,
                                                 one_thread, kind):

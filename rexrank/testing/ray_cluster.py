@@ -117,6 +117,17 @@ class LocalCluster:
             except psutil.Error:
                 return ""
 
+        def kill(procs: list[Any]) -> int:
+            n = 0
+            for proc in procs:
+                try:
+                    proc.kill()
+                    n += 1
+                except psutil.NoSuchProcess:
+                    pass
+            psutil.wait_procs(procs, timeout=2)
+            return n
+
         killed = 0
         procs = self.processes()
         for bucket in ([p for p in procs if name(p) == "raylet"],
@@ -128,25 +139,13 @@ class LocalCluster:
                 except psutil.NoSuchProcess:
                     pass
             _, alive = psutil.wait_procs(bucket, timeout=grace)
-            for proc in alive:
-                try:
-                    proc.kill()
-                    killed += 1
-                except psutil.NoSuchProcess:
-                    pass
-            psutil.wait_procs(alive, timeout=2)
+            killed += kill(alive)
         deadline = time.time() + 5
         while time.time() < deadline:  # orphans that appeared meanwhile
             left = self.processes()
             if not left:
                 break
-            for proc in left:
-                try:
-                    proc.kill()
-                    killed += 1
-                except psutil.NoSuchProcess:
-                    pass
-            psutil.wait_procs(left, timeout=2)
+            killed += kill(left)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
         return killed
 
