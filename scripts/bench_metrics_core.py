@@ -61,11 +61,9 @@ def _build_models(home: Path, size: str) -> dict:
 
 
 def _texts(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from rexrank.datasets.tracks import load_track
+    from rexrank.testing.workloads import rotated_pairs
 
-    refs = load_track("iu_xray", "findings", manifest=str(manifest)).references
-    refs = refs[:limit] if limit else refs
-    return refs[7:] + refs[:7], refs
+    return rotated_pairs(manifest, "findings", limit)
 
 
 def _clear_text_caches() -> None:
