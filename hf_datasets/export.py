@@ -20,6 +20,7 @@ from typing import Mapping
 
 from rexrank.datasets import manifests, registry
 from rexrank.errors import InputError, RexrankError
+from rexrank.hub import hub_token  # noqa: F401  (the CLI checks the token before a build)
 
 logger = logging.getLogger(__name__)
 
@@ -187,15 +188,6 @@ def _config_order(name: str) -> tuple[int, str]:
 
 
 # --------------------------------------------------------------------------- Hub
-
-def hub_token() -> str:
-    """The write token, from ``HF_TOKEN`` only (never a saved login, never logged)."""
-    token = os.environ.get("HF_TOKEN")
-    if not token:
-        raise InputError("pushing to the Hub needs a write token in the HF_TOKEN environment variable "
-                         "(create one at https://huggingface.co/settings/tokens); it is never read from elsewhere")
-    return token
-
 
 def push(out_dir: str | os.PathLike, repo_id: str, *, private: bool = False, commit_message: str | None = None,
          endpoint: str | None = None) -> str:

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model (resumable)"),
     "serve": ("rexrank.space.cli.serve", "run the leaderboard Space locally on an embedded store"),
     "worker": ("rexrank.space.cli.worker", "run the evaluation queue worker"),
+    "space": ("rexrank.space.cli.space", "build the leaderboard as a Hub Space folder, or deploy it (token from HF_TOKEN)"),
     "install-evaluate": ("rexrank.metrics.evaluate_glue.install", "install the evaluate modules so evaluate.load('rexrank') works offline"),
     "assets": ("rexrank.assets_cli", "fetch, verify or seed the official assets (manifests, prompts, matrices)"),
 }
