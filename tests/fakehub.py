@@ -14,10 +14,9 @@ compare, never returned, as on the Hub), and repo visibility from the create cal
 is answered ``uploadMode: "regular"``: the real Hub sends binary files (a wheel) through LFS/Xet,
 which huggingface_hub handles and this fake does not implement.
 
-For evaluation results: ``GET /api/models/{id}?expand=evalResults`` and
-``GET /api/datasets/{id}/leaderboard``, computed from the ``.eval_results/*.yaml`` files of the
-stored model repos (the leaderboard of the first task of the dataset's ``eval.yaml``: the Hub
-does not document how it picks one, and the client has no task parameter). A commit adding an
+For evaluation results: ``GET /api/models/{id}?expand=evalResults``, the API form of the model
+repo's ``.eval_results/*.yaml`` entries (the dataset leaderboard is computed by the Hub in ways it
+does not document, so it is not faked). A commit adding an
 ``eval.yaml`` is checked against the documented specification, and refused (400) when
 ``hub.eval_frameworks`` is set and its ``evaluation_framework`` is not in it.
 
@@ -94,24 +93,6 @@ class FakeHub:
             if path.startswith(".eval_results/") and path.endswith(".yaml"):
                 out += [{"filename": path, "verified": False, "data": item} for item in yaml.safe_load(data) or []]
         return out
-
-    def leaderboard(self, dataset_id: str) -> list[dict]:
-        import yaml
-
-        spec = yaml.safe_load(self.files("dataset", dataset_id).get("eval.yaml", b"{}")) or {}
-        task = (spec.get("tasks") or [{}])[0].get("id")
-        rows = []
-        for (repo_type, repo_id) in list(self.repos):
-            if repo_type != "model":
-                continue
-            for item in self.eval_results(repo_id):
-                data = item["data"]
-                if data["dataset"]["id"] == dataset_id and data["dataset"]["task_id"] == task:
-                    rows.append({"modelId": repo_id, "value": data["value"], "filename": item["filename"],
-                                 "verified": False, "author": {"type": "org", "name": repo_id.split("/")[0]},
-                                 **{k: data[k] for k in ("source", "notes") if k in data}})
-        rows.sort(key=lambda r: -float(r["value"]))
-        return [{"rank": i + 1, **row} for i, row in enumerate(rows)]
 
     def validate_yaml(self, repo_type: str, content: str) -> list[str]:
         """The Hub's front-matter check, in part: errors if the YAML between ``---`` lines is not a mapping."""
@@ -276,8 +257,6 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             query = parse_qs(url.query)
             if len(parts) == 5 and parts[:2] == ["api", "spaces"] and parts[4] in ("secrets", "variables"):
                 return self._space_settings(f"{parts[2]}/{parts[3]}", parts[4], None)
-            if len(parts) == 5 and parts[:2] == ["api", "datasets"] and parts[4] == "leaderboard":
-                return self._json(200, hub.leaderboard(f"{parts[2]}/{parts[3]}"))
             if len(parts) >= 6 and parts[0] == "api" and parts[4] == "tree":
                 found = hub.commit_at(parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[5])
                 if found is None:
