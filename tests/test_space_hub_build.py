@@ -18,7 +18,9 @@ it to a free loopback port, since servers started here listen on loopback only. 
 proxy and OAuth provider are played by tests/fakeoidc.py, the
 published tables' download from GitHub by the session's asset cache. Then gradio_client and
 headless Chromium see the seeded leaderboard, log in, submit a predictions file, see it
-evaluated, and the result lands in the Hub dataset store. Sizes and times go to
+evaluated by a `rexrank worker` on the same Hub store (the README's third command, the GPU
+machine's part; the Space runs with ``REXRANK_WORKER=0``), and the result lands in the Hub
+dataset store. Sizes and times go to
 test-artifacts/space-hub-build.json, screenshots to test-artifacts/space-hub-*.png.
 """
 
@@ -88,7 +90,8 @@ def deployed(hub, built_dist):
     endpoint, fake = hub
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HF_TOKEN", PLANTED_TOKEN)
-        done = deploy(SPACE_ID, store=STORE, wheel=built_dist.wheel, variables=["REXRANK_METRICS=bleu2"], hub=endpoint)
+        done = deploy(SPACE_ID, store=STORE, wheel=built_dist.wheel, variables=["REXRANK_METRICS=bleu2", "REXRANK_WORKER=0"],
+                      hub=endpoint)
     return done
 
 
@@ -197,6 +200,13 @@ def test_the_hub_built_space_serves_logs_in_evaluates_and_posts_to_the_hub(space
         with open(log, "wb") as out:
             proc = subprocess.Popen([str(venv / "bin" / "python"), "app.py"], cwd=workdir, env=space_env, stdout=out,
                                     stderr=subprocess.STDOUT)
+        worker_log = tmp_path / "worker.log"
+        with open(worker_log, "wb") as out:  # the GPU machine: the same wheel, the store, a token
+            worker = subprocess.Popen([str(venv / "bin" / "rexrank"), "worker", "--store", STORE, "--metrics", "bleu2",
+                                       "--poll", "1"], cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                      env={**env, "HF_TOKEN": PLANTED_TOKEN, "HF_ENDPOINT": endpoint,
+                                           "HF_HOME": str(tmp_path / "worker-hf"),
+                                           "REXRANK_ASSETS_CACHE": str(cache_root())})
         url = f"http://localhost:{port}/"
         try:
             deadline = time.time() + 180
@@ -255,6 +265,8 @@ def test_the_hub_built_space_serves_logs_in_evaluates_and_posts_to_the_hub(space
             assert any("HubBuiltBot" in json.dumps(r) for r in table["data"])
         finally:
             stop_server(proc)
+            stop_server(worker)
+    assert "polling" not in log.read_text() and "FINISHED" in worker_log.read_text()  # the worker did it
     # the row was posted to the Hub dataset store, by the Space's token, with this version's provenance
     from rexrank import __version__
 
@@ -267,7 +279,7 @@ def test_the_hub_built_space_serves_logs_in_evaluates_and_posts_to_the_hub(space
     assert any(r.get("submitter") == "rexrank-tester" for r in requests), requests[:1]
     assert "Bearer " + PLANTED_TOKEN in fake.authorizations
     text = log.read_text()
-    assert PLANTED_TOKEN not in text and CLIENT_SECRET not in text
+    assert PLANTED_TOKEN not in text + worker_log.read_text() and CLIENT_SECRET not in text
     lines = text.splitlines()
     ours = [i for i, line in enumerate(lines) if line.startswith("Traceback") and not lines[i - 1].startswith(LIBRARY_NOISE)]
     assert not ours and " ERROR " not in text, text[:4000]
