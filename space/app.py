@@ -1,8 +1,8 @@
 """The ReXrank leaderboard Space (Gradio 6).
 
-Run locally with ``rexrank serve`` (an embedded folder store and a worker thread), or push the
-``space/`` folder as a Hub Space: ``README.md`` carries the Space header and this file is its
-``app_file``. Configuration comes from the environment (secrets only from there):
+Run locally with ``rexrank serve`` (an embedded folder store and a worker thread), or as a Hub
+Space: ``rexrank space build`` / ``deploy`` write a folder whose ``app.py`` calls :func:`main`
+(``README.md`` here is its card). Configuration comes from the environment (secrets only from there):
 
 * ``REXRANK_STORE``: a folder, or ``hub:ORG/REPO`` for a Hub dataset repo (token: ``HF_TOKEN``)
 * ``REXRANK_WORKER=0``: do not run the evaluation worker inside the app
