@@ -6,7 +6,6 @@ through huggingface_hub's own parsers and its model_info(expand=["evalResults"])
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 import yaml

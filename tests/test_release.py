@@ -19,7 +19,6 @@ import shlex
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -173,7 +172,7 @@ def test_dataset_builder_export_and_scoring_from_the_wheel(user_venv, iu_manifes
 def test_serve_from_the_wheel(user_venv, tmp_path, small_iu_manifest):
     from gradio_client import Client
 
-    from tests.fixtures.space import _free_port, stop_server
+    from tests.fixtures.space import _free_port, stop_server, wait_until_serving
 
     venv, work, env, _, _ = user_venv
     port = _free_port()
@@ -185,15 +184,7 @@ def test_serve_from_the_wheel(user_venv, tmp_path, small_iu_manifest):
                                                     "GRADIO_TEMP_DIR": str(tmp_path / "g")},
                                 stdout=sink, stderr=subprocess.STDOUT)
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.time() > deadline:
-                    raise AssertionError(f"rexrank serve did not start:\n{log.read_text()[-3000:]}")
-                time.sleep(0.5)
+        wait_until_serving(f"http://127.0.0.1:{port}/", proc, log)
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         queue = client.predict(api_name="/queue")
         assert "headers" in queue

@@ -27,11 +27,9 @@ test-artifacts/space-hub-build.json, screenshots to test-artifacts/space-hub-*.p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -46,7 +44,6 @@ PLANTED_TOKEN = "hf_SPACEsecretTOKEN0123456789"
 CLIENT_ID, CLIENT_SECRET = "space-oauth-client", "space-oauth-secret-value"
 CHROMIUM = "/usr/bin/chromium"
 LOOPBACK_SHIM = '''"""Test only: servers of the Space process (the `spaces` hot-reload server binds 0.0.0.0:7887) on loopback."""
-import os
 import uvicorn
 
 _init = uvicorn.Config.__init__
@@ -174,7 +171,7 @@ def test_the_hub_built_space_serves_logs_in_evaluates_and_posts_to_the_hub(space
     from rexrank.datasets.predictions import write_predictions
     from rexrank.datasets.tracks import load_track
     from tests import fakeoidc
-    from tests.fixtures.space import stop_server
+    from tests.fixtures.space import stop_server, wait_until_serving
 
     venv, workdir, env, _ = space_venv
     endpoint, fake = hub
@@ -209,15 +206,7 @@ def test_the_hub_built_space_serves_logs_in_evaluates_and_posts_to_the_hub(space
                                            "REXRANK_ASSETS_CACHE": str(cache_root())})
         url = f"http://localhost:{port}/"
         try:
-            deadline = time.time() + 180
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
-                        break
-                except OSError:
-                    if proc.poll() is not None or time.time() > deadline:
-                        raise AssertionError(f"the Space did not start:\n{log.read_text()[-4000:]}")
-                    time.sleep(0.5)
+            wait_until_serving(f"http://127.0.0.1:{port}/", proc, log, timeout=180)
             client = Client(f"http://127.0.0.1:{port}/", verbose=False)
             table, _ = client.predict("mimic_cxr", "findings", "radcliq", api_name="/leaderboard")
             assert len(table["data"]) >= 5, table  # the published ReXrank rows, seeded into the Hub store
