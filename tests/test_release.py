@@ -117,6 +117,8 @@ def test_module_from_the_hub_names_the_one_pip_line_then_loads_and_computes(user
     assert f"""using 'pip install "{requirement}"' for instance'""" in message  # one line, quoted for the shell
     assert requirement.startswith(f"rexrank @ {endpoint}/spaces/{ORG}/rexrank_bleu2/resolve/main/rexrank-")
     assert "#sha256=" in requirement
+    published_lines = hub.files("space", f"{ORG}/rexrank_bleu2")["requirements.txt"].decode().splitlines()
+    assert requirement in published_lines  # the hint is the module Space's own requirements line
     out = _python(user_venv, "import json, evaluate; m = evaluate.load('" + ORG + "/rexrank_bleu2');"
                   f"print(json.dumps(m.compute(predictions={PREDS!r}, references={REFS!r}, per_study=True)))")
     result = json.loads(out.strip().splitlines()[-1])
