@@ -44,6 +44,7 @@ PLANTED_TOKEN = "hf_SPACEsecretTOKEN0123456789"
 CLIENT_ID, CLIENT_SECRET = "space-oauth-client", "space-oauth-secret-value"
 CHROMIUM = "/usr/bin/chromium"
 LOOPBACK_SHIM = '''"""Test only: servers of the Space process (the `spaces` hot-reload server binds 0.0.0.0:7887) on loopback."""
+import os
 import uvicorn
 
 _init = uvicorn.Config.__init__
@@ -271,4 +272,5 @@ def test_the_hub_built_space_serves_logs_in_evaluates_and_posts_to_the_hub(space
     assert PLANTED_TOKEN not in text + worker_log.read_text() and CLIENT_SECRET not in text
     lines = text.splitlines()
     ours = [i for i, line in enumerate(lines) if line.startswith("Traceback") and not lines[i - 1].startswith(LIBRARY_NOISE)]
-    assert not ours and " ERROR " not in text, text[:4000]
+    context = "\n---\n".join("\n".join(lines[max(0, i - 3):i + 30]) for i in ours)
+    assert not ours and " ERROR " not in text, context or text[-4000:]
