@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 DIST = "rexrank"
 WHEEL_NAME = f"{DIST}-{__version__}-py3-none-any.whl"
+_NOT_SOURCE = (".git", ".venv", ".oracle", "build", "dist", "*.egg-info", "__pycache__", "test-artifacts", ".pytest_cache",
+               ".hypothesis", "tests", "out", "runs")
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,12 @@ def build_wheel(out_dir: Path, root: Path | None = None) -> Path:
                          "once that version is on a package index")
     out_dir.mkdir(parents=True, exist_ok=True)
     logger.info("building the rexrank %s wheel from %s", __version__, root)
+    # from a clean copy: setuptools builds in the tree's build/, where a deleted module would linger
+    source = out_dir / "source"
+    shutil.copytree(root, source, ignore=shutil.ignore_patterns(*_NOT_SOURCE))
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out_dir),
-                           str(root)], capture_output=True, text=True)
+                           str(source)], capture_output=True, text=True)
+    shutil.rmtree(source, ignore_errors=True)
     wheel = out_dir / WHEEL_NAME
     if done.returncode != 0 or not wheel.is_file():
         raise RexrankError(f"building the wheel failed (pip wheel exit {done.returncode}):\n{done.stderr[-2000:]}")

@@ -7,12 +7,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
 
 from rexrank import __version__
 from rexrank.cli import main as rexrank_main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PLANTED = {"HF_TOKEN": "hf_DEPLOYsecretTOKEN0123456789", "OPENAI_API_KEY": "sk-DEPLOYopenaiKEY98765"}
 
@@ -139,3 +142,16 @@ def test_module_space_files_carry_the_install_hint(tmp_path, built_dist, name):
     assert f'from rexrank.metrics.evaluate_glue import module as evaluate_module  # From: "{space.requirement}"' in code
     assert (space.folder / built_dist.wheel.name).is_file()
     assert f'evaluate.load("{name}.py")' in (space.folder / "app.py").read_text()
+
+
+def test_build_without_a_wheel_builds_one_from_this_checkout(tmp_path):
+    import zipfile
+
+    from rexrank.release import WHEEL_NAME
+
+    out = tmp_path / "space"
+    assert rexrank_main(["-q", "space", "build", str(out), "--space-id", "org/leaderboard"]) == 0
+    names = zipfile.ZipFile(out / WHEEL_NAME).namelist()
+    assert "rexrank/space/deploy/folder.py" in names and "rexrank/release.py" in names
+    assert not any(n.startswith("tests/") for n in names)
+    assert not (ROOT / "build").exists()  # built from a clean copy, never in the tree's build/
