@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model (resumable)"),
     "serve": ("rexrank.space.cli.serve", "run the leaderboard Space locally on an embedded store"),
     "worker": ("rexrank.space.cli.worker", "run the evaluation queue worker"),
+    "space": ("rexrank.space.cli.space", "build the leaderboard as a Hub Space folder, or deploy it (token from HF_TOKEN)"),
     "install-evaluate": ("rexrank.metrics.evaluate_glue.install", "install the evaluate modules so evaluate.load('rexrank') works offline"),
     "assets": ("rexrank.assets_cli", "fetch, verify or seed the official assets (manifests, prompts, matrices)"),
 }
@@ -58,6 +59,8 @@ def _top_parser() -> argparse.ArgumentParser:
 def _configure_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "httpx2"):  # huggingface_hub's HTTP client logs every request at INFO
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

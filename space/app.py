@@ -1,8 +1,8 @@
 """The ReXrank leaderboard Space (Gradio 6).
 
-Run locally with ``rexrank serve`` (an embedded folder store and a worker thread), or push the
-``space/`` folder as a Hub Space: ``README.md`` carries the Space header and this file is its
-``app_file``. Configuration comes from the environment (secrets only from there):
+Run locally with ``rexrank serve`` (an embedded folder store and a worker thread), or as a Hub
+Space: ``rexrank space build`` / ``deploy`` write a folder whose ``app.py`` calls :func:`main`
+(``README.md`` here is its card). Configuration comes from the environment (secrets only from there):
 
 * ``REXRANK_STORE``: a folder, or ``hub:ORG/REPO`` for a Hub dataset repo (token: ``HF_TOKEN``)
 * ``REXRANK_WORKER=0``: do not run the evaluation worker inside the app
@@ -111,14 +111,19 @@ def prepare_store(store: Store) -> None:
         logger.warning("published tables not available: %s", err)
 
 
-if __name__ == "__main__":  # a Hub Space runs `python app.py`
+def main() -> None:
+    """Run as a Space: configuration from the environment, published tables seeded, worker thread, serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from rexrank.space.redaction import install_log_filter
 
     install_log_filter()
-    _store, _settings, _worker_settings = settings_from_env()
-    prepare_store(_store)
+    store, settings, worker_settings = settings_from_env()
+    prepare_store(store)
     if os.environ.get("REXRANK_WORKER", "1") != "0":
-        start_worker_thread(open_store(os.environ.get("REXRANK_STORE")), _worker_settings)  # no read cache
-    launch(build_app(_store, _settings), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-           port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), settings=_settings)
+        start_worker_thread(open_store(os.environ.get("REXRANK_STORE")), worker_settings)  # no read cache
+    launch(build_app(store, settings), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+           port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), settings=settings)
+
+
+if __name__ == "__main__":  # a Hub Space runs `python app.py`; a built Space's app.py calls main()
+    main()

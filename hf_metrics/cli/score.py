@@ -60,6 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--hub-model-id", default=None,
                         help="also write model-index and .eval_results YAML for this Hub model (see hub_results)")
+    parser.add_argument("--hub-dataset-id", default=None,
+                        help="the Hub dataset repo of the test sets those results point at (where `rexrank data build "
+                             "--push-to-hub` pushed them; default $REXRANK_DATASET_ID, else rexrank/rexrank)")
 
 
 def read_for_track(path: Path, every: list[str], in_track: set[str], allow_missing: bool) -> dict[str, str]:
@@ -124,6 +127,6 @@ def run(args: argparse.Namespace) -> int:
     if args.hub_model_id:
         from rexrank.metrics.reporting import hub_results
 
-        hub_results.write_hub_files(results, out, args.hub_model_id)
+        hub_results.write_hub_files(results, out, args.hub_model_id, args.hub_dataset_id)
     print(f"\nWrote {out}/results.json, per_study.csv{'' if args.no_plots else ', plots/'}")
     return 0

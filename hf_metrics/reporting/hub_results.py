@@ -4,8 +4,10 @@ Two forms that ``huggingface_hub`` (2.4) knows:
 
 * the model card's ``model-index`` (``EvalResult`` entries in ``ModelCardData``), one per metric;
 * the newer ``.eval_results/<file>.yaml`` (``EvalResultEntry`` + ``eval_result_entries_to_yaml``),
-  one entry per metric, ``task_id = <config>_<split>_<track>_<metric>``, with the CI and n in
-  ``notes`` (the format has one value per entry).
+  one entry per leaderboard metric, its ``task_id`` one of the tasks the dataset repo's
+  ``eval.yaml`` declares (``rexrank.datasets.benchmark.task_id``: ``<config>_<split>_<track>_<metric>``),
+  with the CI and n in ``notes`` (the format has one value per entry). Metrics and splits without
+  a task (CheXbert F1, a validation split) are left out: the Hub would reject an unknown task.
 
 ``dataset_id`` is the Hub id of the ReXrank test-set dataset the result refers to
 (``$REXRANK_DATASET_ID``, else ``rexrank/rexrank``: change it to where you pushed the dataset).
@@ -69,13 +71,18 @@ def eval_result_entries(result: Mapping[str, Any], dataset_id: str | None = None
     """``.eval_results`` entries (huggingface_hub.EvalResultEntry), one per metric."""
     from huggingface_hub import EvalResultEntry
 
+    from rexrank.datasets import benchmark
+
     d = result["dataset"]
     when = result.get("provenance", {}).get("time")
+    declared = {t["id"] for t in benchmark.tasks([d["config"]])}
+    entries = {name: entry for name, entry in result["metrics"].items()
+               if benchmark.task_id(d["config"], d["split"], d["track"], name) in declared}
     return [EvalResultEntry(
-        dataset_id=dataset_id or dataset_id_default(), task_id=f"{d['config']}_{d['split']}_{d['track']}_{name}",
+        dataset_id=dataset_id or dataset_id_default(), task_id=benchmark.task_id(d["config"], d["split"], d["track"], name),
         value=round(as_float(entry["value"]), 6), dataset_revision=dataset_revision, date=when,
         source_url=source_url, source_name="rexrank score" if source_url else None,
-        notes=_notes(entry, result)) for name, entry in result["metrics"].items()]
+        notes=_notes(entry, result)) for name, entry in entries.items()]
 
 
 def eval_results_yaml(result: Mapping[str, Any], **kwargs: Any) -> str:
