@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rexrank.metrics.suite import stats
 from rexrank.metrics.registry import METRICS
+from rexrank.metrics.reporting.values import as_float, rank_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,9 @@ def _metrics_of(result: Mapping[str, Any]) -> list[str]:
 
 def _entry(values: Sequence[float], metric: str) -> dict[str, Any]:
     spec = METRICS.get(metric)
-    iv = stats.metric_interval([stats_float(v) for v in values], spec.reported_as if spec else "mean")
-    return {"value": iv.value, "ci": [iv.low, iv.high], "n": iv.n}
-
-
-def stats_float(v: Any) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
-    return float(v)
+    iv = stats.metric_interval([as_float(v) for v in values], spec.reported_as if spec else "mean")
+    return {"value": iv.value, "ci": [iv.low, iv.high], "n": iv.n,
+            "reported_as": spec.reported_as if spec else "mean"}
 
 
 def group_summary(result: Mapping[str, Any], groups: Mapping[str, Sequence[int]]) -> dict[str, dict[str, Any]]:
@@ -144,7 +138,7 @@ def _significant_errors(result: Mapping[str, Any]) -> list[float] | None:
     for name, values in columns.items():
         low = name.lower()
         if "significant" in low and "insignificant" not in low:
-            return [stats_float(v) for v in values]
+            return [as_float(v) for v in values]
     details = (result.get("details") or {}).get("green")
     if not details:
         return None
@@ -160,14 +154,14 @@ def _significant_errors(result: Mapping[str, Any]) -> list[float] | None:
             errors = sum(float(v) for v in errors.values() if v is not None)
         elif isinstance(errors, (list, tuple)):
             errors = sum(float(v) for v in errors if v is not None)
-        out.append(stats_float(errors))
+        out.append(as_float(errors))
     return out if any(not math.isnan(v) for v in out) else None
 
 
 def _no_actionable_error(result: Mapping[str, Any]) -> list[bool | None]:
     """Per study: no line worse than "not actionable". From the line severities when the details
     have them (right under both the max and the sum aggregation), else from the per-study max."""
-    values = [stats_float(v) for v in result["per_study"]["fineradscore"]]
+    values = [as_float(v) for v in result["per_study"]["fineradscore"]]
     details = (result.get("details") or {}).get("fineradscore") or [None] * len(values)
     out: list[bool | None] = []
     for value, detail in zip(values, details):
@@ -210,7 +204,7 @@ def study_correlation(result: Mapping[str, Any]) -> dict[str, Any] | None:
     metrics = _metrics_of(result)
     if len(metrics) < 2:
         return None
-    names, matrix = stats.pearson_matrix({m: [stats_float(v) for v in result["per_study"][m]] for m in metrics})
+    names, matrix = stats.pearson_matrix({m: [as_float(v) for v in result["per_study"][m]] for m in metrics})
     return {"metrics": names, "pearson": matrix.tolist(), "over": "studies",
             "n": len(result["per_study"]["study_id"])}
 
@@ -222,7 +216,7 @@ def system_correlation(results: Sequence[Mapping[str, Any]]) -> dict[str, Any] |
     common = [m for m in results[0]["metrics"] if all(m in r["metrics"] for r in results)]
     if len(common) < 2:
         return None
-    names, matrix = stats.pearson_matrix({m: [stats_float(r["metrics"][m]["value"]) for r in results] for m in common})
+    names, matrix = stats.pearson_matrix({m: [as_float(r["metrics"][m]["value"]) for r in results] for m in common})
     return {"metrics": names, "pearson": matrix.tolist(), "over": "systems", "n": len(results)}
 
 
@@ -236,8 +230,8 @@ def site_ranks(results: Sequence[Mapping[str, Any]], metric: str) -> dict[str, A
     higher = METRICS[metric].higher_is_better if metric in METRICS else True
     ranks: dict[str, dict[str, int]] = {name: {} for name, _ in tables}
     for site in sites:
-        vals = [(name, stats_float(t["groups"][site].get(metric, {}).get("value"))) for name, t in tables]
-        ordered = sorted(vals, key=lambda x: (math.isnan(x[1]), -x[1] if higher else x[1]))
+        vals = [(name, as_float(t["groups"][site].get(metric, {}).get("value"))) for name, t in tables]
+        ordered = sorted(vals, key=lambda x: rank_key(x[1], higher))
         for rank, (name, _) in enumerate(ordered, 1):
             ranks[name][site] = rank
     return {"metric": metric, "sites": sites, "systems": [n for n, _ in tables], "ranks": ranks}
