@@ -41,3 +41,15 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike, payload: Any, *, indent: int | None = 2) -> Path:
     """:func:`atomic_write_bytes` of JSON (UTF-8, not ASCII-escaped; NaN refused: JSON has none)."""
     return atomic_write_text(path, json.dumps(payload, ensure_ascii=False, indent=indent, allow_nan=False))
+
+
+def owned_temp_dir(owner: object, prefix: str) -> Path:
+    """A fresh temporary folder removed when ``owner`` is garbage-collected or the process exits
+    normally (``weakref.finalize``), so long-lived workers leave nothing behind in ``/tmp``.
+    A process killed with SIGKILL cannot clean up; the ``rexrank-`` prefix makes such leftovers findable."""
+    import shutil
+    import weakref
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    weakref.finalize(owner, shutil.rmtree, str(path), ignore_errors=True)
+    return path

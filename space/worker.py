@@ -14,8 +14,8 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import socket
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -24,8 +24,9 @@ from typing import Any, Callable
 
 from rexrank.digests import sha256_bytes, sha256_json
 from rexrank.errors import RexrankError
+from rexrank.files import owned_temp_dir
 from rexrank.importing import import_object
-from rexrank.redaction import redact
+from rexrank.redaction import public_message, redact
 from rexrank.space.store import LeaseLostError, Request, Store, utc_now_iso
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,9 @@ class Worker:
         self.store = store
         self.settings = settings or WorkerSettings()
         self.worker_id = worker_id or new_worker_id()
-        self.work_root = Path(self.settings.work_dir or tempfile.mkdtemp(prefix="rexrank-worker-"))
+        # Our own scratch folder goes when the worker does; a --work-dir the user named is kept
+        # (only the per-request folders we make inside it are removed).
+        self.work_root = Path(self.settings.work_dir) if self.settings.work_dir else owned_temp_dir(self, "rexrank-worker-")
 
     # --- the loop -----------------------------------------------------------------------
     def run_once(self) -> Request | None:
@@ -160,17 +163,20 @@ class Worker:
         except LeaseLostError as err:
             logger.warning("request %s: not recording a result, %s", request.id, err)
         except RexrankError as err:
-            self._fail(request, redact(str(err)))
+            self._fail(request, str(err))
         except Exception as err:  # noqa: BLE001 - any failure must end as FAILED with its reason
             logger.exception("request %s: unexpected error", request.id)
-            self._fail(request, redact(f"internal error: {type(err).__name__}: {err}"))
+            self._fail(request, f"internal error: {err} (the worker's log has the details; resubmit to try again)")
         finally:
             heartbeat.stop()
+            shutil.rmtree(work, ignore_errors=True)  # partial work lives in the store, not here
 
     def _fail(self, request: Request, reason: str) -> None:
-        logger.warning("request %s: FAILED: %s", request.id, reason)
+        """Mark FAILED: the full (redacted) reason goes to the log, the public one to the store,
+        whose queue a web visitor sees (no server paths, endpoints or exception classes)."""
+        logger.warning("request %s: FAILED: %s", request.id, redact(reason))
         try:
-            self.store.fail(request.id, self.worker_id, reason)
+            self.store.fail(request.id, self.worker_id, public_message(reason))
         except LeaseLostError as err:
             logger.warning("request %s: could not mark FAILED, %s", request.id, err)
 
