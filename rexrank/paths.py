@@ -27,10 +27,11 @@ def _refuse(what: str, relative: str, why: str, todo: str) -> InputError:
 
 
 def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike, *, what: str,
-                   kind: Kind = "file", must_exist: bool = True) -> Path:
+                   kind: Kind = "file", must_exist: bool = True, root_name: str = "the root folder") -> Path:
     """The resolved path of ``relative`` under ``root``, refused unless it stays inside ``root``.
 
-    ``what`` names the study and field for the message (e.g. ``"study 's1' image_path"``).
+    ``what`` names the study and field for the message (e.g. ``"study 's1' image_path"``),
+    ``root_name`` how the user knows the root (e.g. ``"--data-dir"``).
     ``kind`` says what must be there when ``must_exist``: a regular ``"file"``, a ``"dir"`` or
     ``"any"``. Symlinks are followed, and a link whose target leaves ``root`` is refused just
     like ``..``: a manifest could otherwise embed ``/etc/passwd`` as an "image".
@@ -38,7 +39,7 @@ def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike, *, what
     text = os.fspath(relative)
     if not isinstance(text, str):
         raise InputError(f"{what}: expected a path as text, got {type(text).__name__}")
-    todo = "Paths must be relative to the root folder and stay inside it"
+    todo = f"Paths must be relative to {root_name} and stay inside it"
     if not text.strip():
         raise _refuse(what, text, "is empty", todo)
     if "\x00" in text:
@@ -51,17 +52,17 @@ def resolve_inside(root: str | os.PathLike, relative: str | os.PathLike, *, what
     try:
         base = Path(root).resolve(strict=True)
     except (OSError, RuntimeError):
-        raise InputError(f"{what}: the root folder for {quote(text)} does not exist") from None
+        raise InputError(f"{what}: {root_name} (the folder {quote(text)} is relative to) does not exist") from None
     try:
         target = (base / posix).resolve(strict=False)
     except (OSError, RuntimeError):  # a symlink loop
         raise _refuse(what, text, "is a symlink loop", todo) from None
     if not target.is_relative_to(base):
-        raise _refuse(what, text, "is a symlink that points outside the root folder", todo)
+        raise _refuse(what, text, f"is a symlink that points outside {root_name}", todo)
     if must_exist:
         if not target.exists():
-            raise _refuse(what, text, "does not exist under the root folder",
-                          "Check that the root folder is the one the paths are relative to and the download is complete")
+            raise _refuse(what, text, f"does not exist under {root_name}",
+                          f"Check that {root_name} is the folder the paths are relative to and that the download is complete")
         if kind == "file" and not target.is_file():
             raise _refuse(what, text, "is a directory or special file, not a regular file", "Name a file")
         if kind == "dir" and not target.is_dir():

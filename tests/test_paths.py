@@ -85,7 +85,7 @@ def test_whatever_the_segments_a_resolved_path_is_inside_the_root(tmp_path_facto
 
 
 def test_the_root_itself_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="root folder"):
+    with pytest.raises(InputError, match="does not exist"):
         resolve_inside(tmp_path / "nope", "a.png", what="x")
 
 

@@ -145,7 +145,9 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
         raise InputError(f"generating reports needs the {dataset} images: pass data_dir= / --data-dir, the "
                          "folder the manifest's image paths are relative to")
     if not Path(data_dir).is_dir():
-        raise InputError(f"image folder {data_dir} does not exist")
+        why = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
+        raise InputError(f"the image folder (--data-dir) {data_dir} {why}: pass the folder the manifest's image "
+                         "paths are relative to")
 
     from rexrank.metrics.runtime.models import default_dtype, pick_device
 
