@@ -199,8 +199,12 @@ class Worker:
             progress.write_bytes(saved)
             logger.info("request %s: resuming from %d saved predictions", request.id,
                         len(json.loads(saved).get("done", {})))
+        from rexrank.hub_ids import parse_hub_ref
+
+        # a queued model is a Hub repo id, never a path on this machine (even in a hand-edited queue)
+        repo_id, revision = parse_hub_ref(request.model or "", request.revision)
         generate = load_callable(self.settings.generator)
-        model = f"{request.model}@{request.revision}" if request.revision else request.model
+        model = f"{repo_id}@{revision}" if revision else repo_id
         summary = generate(model, request.dataset, out, split=request.split, section=request.track,
                            data_dir=self.settings.data_dirs.get(request.dataset),
                            manifest=self.settings.manifests.get(request.dataset),
