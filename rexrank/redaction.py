@@ -42,11 +42,28 @@ def secret_values(env: dict[str, str] | None = None) -> list[str]:
                   key=len, reverse=True)
 
 
+_PREFIX = 12  # a message that cuts a secret short (a truncated echo) still hides what it shows
+
+
 def redact(text: str) -> str:
-    """``text`` with every secret value and secret-shaped string replaced by ``***``."""
+    """``text`` with every secret value (or a cut-off start of one, 12 characters or more) and
+    every secret-shaped string replaced by ``***``."""
     for value in secret_values():
         text = text.replace(value, "***")
+        if len(value) > _PREFIX and value[:_PREFIX] in text:
+            text = _cut_prefixes(text, value)
     return _SECRET_SHAPES.sub("***", text)
+
+
+def _cut_prefixes(text: str, value: str) -> str:
+    out, start = [], 0
+    while (i := text.find(value[:_PREFIX], start)) >= 0:
+        n = _PREFIX
+        while i + n < len(text) and n < len(value) and text[i + n] == value[n]:
+            n += 1
+        out.append(text[start:i] + "***")
+        start = i + n
+    return "".join(out) + text[start:]
 
 
 def public_message(text: str, limit: int = PUBLIC_LIMIT) -> str:

@@ -64,6 +64,35 @@ def parse_label(value: Any) -> bool | None:
     return None
 
 
+def check_labels(labels: Mapping[str, Any], study_ids: Sequence[str], *, known: Sequence[str] | None = None,
+                 what: str = "labels") -> dict[str, bool]:
+    """User labels of the scored ``study_ids`` as ``{study_id: is_normal}``, refused (before any
+    scoring) if a study id is not in the test set (``known``, default ``study_ids``) or a value is
+    not one of the accepted words, naming them; scored studies without a label are left out of the
+    split (and counted), labels of test-set studies outside the track are ignored."""
+    from rexrank.errors import InputError, describe_ids, quote
+
+    known = set(study_ids if known is None else known)
+    scored = set(study_ids)
+    unknown = [str(i) for i in labels if str(i) not in known]
+    bad = {str(i): v for i, v in labels.items() if str(i) in known and parse_label(v) is None}
+    problems = []
+    if unknown:
+        problems.append(f"{describe_ids(unknown)} are not in this test set and track (check the test set, split and track)")
+    if bad:
+        shown = ", ".join(f"{quote(i, 40)}: {quote(v, 20)}" for i, v in list(bad.items())[:5])
+        problems.append(f"{len(bad)} value(s) are neither normal nor abnormal ({shown}{', ...' if len(bad) > 5 else ''}); "
+                        f"write 1/0, true/false, yes/no or normal/abnormal")
+    if problems:
+        raise InputError(f"{what}: " + "; ".join(problems))
+    out = {str(i): bool(parse_label(v)) for i, v in labels.items() if str(i) in scored}
+    unlabelled = len(scored) - len(out)
+    if unlabelled:
+        logger.warning("%s: %d of %d studies have no label; they are left out of the normal/abnormal split",
+                       what, unlabelled, len(scored))
+    return out
+
+
 def no_finding_of_reference(detail: Any) -> bool | None:
     """CheXbert's "No Finding" of the reference from one chexbert per-study record, if present.
 

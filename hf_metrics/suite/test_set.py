@@ -108,6 +108,10 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         raise InputError(f"track_data is {data.config}/{data.split}/{data.track}, not {dataset}/{split}/{track}")
     what = f"the {dataset} {split} set, {track} track ({len(data.study_ids)} studies)"
     texts = check_predictions(predictions, data.study_ids, allow_missing=allow_missing, what=what)
+    if labels is not None:  # refused now, not after the scoring
+        from rexrank.metrics.suite.analysis import check_labels
+
+        labels = check_labels(labels, data.study_ids)
     chosen = resolve_metrics(metrics)
     # The normal/abnormal split needs CheXbert's labels of the references: when SembScore runs
     # (chosen, or as a RadCliQ component), the same CheXbert pass gives them, so add the labeler

@@ -136,8 +136,10 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
     from rexrank.datasets.tracks import load_track
     from rexrank.space.generation.adapters import choose_adapter, load_adapter
 
+    from rexrank.files import check_output_file
+
     started = time.monotonic()
-    out = Path(out)
+    out = check_output_file(out, "--out")  # a folder in its place fails now, not after the generation
     choice = choose_adapter(model, adapter=adapter, allowlist=allowlist)  # refuses before any weight download
     track = load_track(dataset, section, split=split, manifest=manifest)
     studies = track.studies[:limit] if limit else track.studies
