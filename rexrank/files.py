@@ -43,16 +43,16 @@ def atomic_write_json(path: str | os.PathLike, payload: Any, *, indent: int | No
     return atomic_write_text(path, json.dumps(payload, ensure_ascii=False, indent=indent, allow_nan=False))
 
 
-def owned_temp_dir(owner: object, prefix: str) -> Path:
-    """A fresh temporary folder removed when ``owner`` is garbage-collected or the process exits
-    normally (``weakref.finalize``), so long-lived workers leave nothing behind in ``/tmp``.
-    A process killed with SIGKILL cannot clean up; the ``rexrank-`` prefix makes such leftovers findable."""
+def owned_temp_dir(owner: object, prefix: str):
+    """``(path, remove)``: a fresh temporary folder, removed by calling ``remove()`` (idempotent) or,
+    at the latest, when ``owner`` is garbage-collected or the process exits normally
+    (``weakref.finalize``), so long-lived workers leave nothing behind in ``/tmp``. A process killed
+    with SIGKILL cannot clean up; the ``rexrank-`` prefix makes such leftovers findable."""
     import shutil
     import weakref
 
     path = Path(tempfile.mkdtemp(prefix=prefix))
-    weakref.finalize(owner, shutil.rmtree, str(path), ignore_errors=True)
-    return path
+    return path, weakref.finalize(owner, shutil.rmtree, str(path), ignore_errors=True)
 
 
 def check_input_file(path: str | os.PathLike, what: str) -> Path:

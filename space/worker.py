@@ -111,9 +111,11 @@ class Worker:
         self.store = store
         self.settings = settings or WorkerSettings()
         self.worker_id = worker_id or new_worker_id()
-        # Our own scratch folder goes when the worker does; a --work-dir the user named is kept
-        # (only the per-request folders we make inside it are removed).
-        self.work_root = Path(self.settings.work_dir) if self.settings.work_dir else owned_temp_dir(self, "rexrank-worker-")
+        # Our own scratch folder goes when run() ends (or the worker does); a --work-dir the user
+        # named is kept (only the per-request folders we make inside it are removed).
+        self._named_root = Path(self.settings.work_dir) if self.settings.work_dir else None
+        self._own_root: Path | None = None
+        self._remove_root = None
 
     # --- the loop -----------------------------------------------------------------------
     def run_once(self) -> Request | None:
@@ -129,19 +131,37 @@ class Worker:
         stop = stop or threading.Event()
         handled = 0
         logger.info("worker %s polling %s", self.worker_id, self.store.location)
-        while not stop.is_set() and (max_requests is None or handled < max_requests):
-            try:
-                request = self.run_once()
-            except Exception as err:  # the store was unreachable: wait and try again
-                logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
-                request = None
-            if request is None:
-                if exit_when_idle:
-                    break
-                stop.wait(self.settings.poll_seconds)
-            else:
-                handled += 1
+        try:
+            while not stop.is_set() and (max_requests is None or handled < max_requests):
+                try:
+                    request = self.run_once()
+                except Exception as err:  # the store was unreachable: wait and try again
+                    logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
+                    request = None
+                if request is None:
+                    if exit_when_idle:
+                        break
+                    stop.wait(self.settings.poll_seconds)
+                else:
+                    handled += 1
+        finally:
+            self.close()
         return handled
+
+    @property
+    def work_root(self) -> Path:
+        """Where requests are worked on: the --work-dir named, else a scratch folder of our own."""
+        if self._named_root is not None:
+            return self._named_root
+        if self._own_root is None:
+            self._own_root, self._remove_root = owned_temp_dir(self, "rexrank-worker-")
+        return self._own_root
+
+    def close(self) -> None:
+        """Remove the worker's own scratch folder (a later request makes a new one)."""
+        if self._remove_root is not None:
+            self._remove_root()
+            self._own_root = self._remove_root = None
 
     # --- one request --------------------------------------------------------------------
     def process(self, request: Request) -> None:

@@ -52,7 +52,7 @@ class HubDatasetStore(Store):
         self._token = token  # None: huggingface_hub reads HF_TOKEN from the environment
         self.api = HfApi(endpoint=endpoint, token=token)
         self.max_retries = max_retries
-        self._cache_dir = str(cache_dir or owned_temp_dir(self, "rexrank-hubstore-"))
+        self._cache_dir = str(cache_dir or owned_temp_dir(self, "rexrank-hubstore-")[0])
         self._blob_cache: dict[str, bytes] = {}
         self._blob_lock = threading.Lock()
         # Reads (not transactions) may reuse a snapshot this young: a Space whose every open page
