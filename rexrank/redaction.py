@@ -33,7 +33,8 @@ _HOST = re.compile(r"(?:\b(?:localhost|\d{1,3}(?:\.\d{1,3}){3})|\[[0-9a-f:]+\])(
 _HUB_URL = re.compile(r"^https://huggingface\.co(/|$)", re.I)
 _POSIX_PATH = re.compile(r"(?<![\w.:/~\-])(?:~|\.{1,2})?/(?:[\w.@+\-]+/)*[\w.@+\-]+/?")
 _WINDOWS_PATH = re.compile(r"\b[A-Za-z]:\\[^\s'\"]*")
-_EXC_CLASS = re.compile(r"\b(?:[a-z_][\w]*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Refused|Warning)\b(?::\s*)?")
+_EXC_CLASS = re.compile(r"(?<![/\-.@])\b(?:(?:[a-z_]\w*\.)*[A-Z]\w*(?:Error|Exception|Exit|Interrupt|Refused|Warning|Timeout)"
+                        r"|(?:[a-z_]\w*\.)+[A-Z]\w*)\b(?::\s*)?")  # ValueError, requests.exceptions.ReadTimeout
 
 
 def secret_values(env: dict[str, str] | None = None) -> list[str]:
