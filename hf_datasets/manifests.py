@@ -25,6 +25,7 @@ from typing import Any
 from rexrank.digests import sha256_bytes
 from rexrank.datasets.registry import get_test_set
 from rexrank.errors import InputError
+from rexrank.files import check_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +101,7 @@ def load_manifest(config: str, split: str = "test", manifest: str | os.PathLike 
         data = path.read_bytes()
         source = f"{source_info.repo}@{source_info.commit}:{source_info.path}"
     else:
-        path = Path(manifest)
-        if not path.is_file():
-            raise InputError(f"manifest file {str(path)!r} does not exist (config {config!r}, split {split!r})")
+        path = check_input_file(manifest, f"manifest file (config {config!r}, split {split!r})")
         data = path.read_bytes()
         source = str(path)
     sha = sha256_bytes(data)

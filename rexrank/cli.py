@@ -3,6 +3,11 @@
 Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the module of the subcommand being run is imported, and those
 modules import nothing heavy at module level, so ``rexrank --help`` answers at once.
+
+Errors end as one line, never a traceback: the project's own errors (exit 2) say what to do;
+a file the system refuses (exit 2) says which and why; anything else (exit 1) is named with
+a pointer to ``-vv``, which logs the traceback. Every log line, these included, goes through
+the same secret redaction as the Space (:mod:`rexrank.redaction`).
 """
 
 from __future__ import annotations
@@ -57,10 +62,13 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
+    from rexrank.redaction import install_log_filter
+
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     for noisy in ("httpx", "httpx2"):  # huggingface_hub's HTTP client logs every request at INFO
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    install_log_filter()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,14 +93,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(global_args.verbose, global_args.quiet)
     from rexrank.errors import RexrankError
 
+    log = logging.getLogger("rexrank")
     try:
         return int(module.run(args) or 0)
     except RexrankError as err:
-        logging.getLogger("rexrank").error("%s", err)
+        log.error("%s", err)
         return 2
     except KeyboardInterrupt:
-        logging.getLogger("rexrank").warning("interrupted; work saved so far is kept and a rerun resumes")
+        log.warning("interrupted; work saved so far is kept and a rerun resumes")
         return 130
+    except OSError as err:  # permission denied, disk full, a path that vanished: the file and why
+        where = f" ({err.filename})" if err.filename else ""
+        log.error("rexrank %s: %s%s", name, err.strerror or err, where)
+        log.debug("traceback", exc_info=True)
+        return 2
+    except Exception as err:  # noqa: BLE001 - one clear line; the traceback with -vv
+        log.error("rexrank %s stopped on an unexpected %s: %s. Rerun with -vv for the traceback and please "
+                  "report it; work saved so far is kept.", name, type(err).__name__, str(err)[:500])
+        log.debug("traceback", exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

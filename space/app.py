@@ -114,7 +114,7 @@ def prepare_store(store: Store) -> None:
 def main() -> None:
     """Run as a Space: configuration from the environment, published tables seeded, worker thread, serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from rexrank.space.redaction import install_log_filter
+    from rexrank.redaction import install_log_filter
 
     install_log_filter()
     store, settings, worker_settings = settings_from_env()

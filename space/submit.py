@@ -1,7 +1,8 @@
 """Turning what a user submits into queue requests, with every check done at once.
 
 A submission is a Hub model id (optional revision) or an uploaded predictions file, for one
-or more test sets and one track. Everything that can be known before evaluation is checked
+or more test sets and one track. A model id is validated as the Hub validates it
+(:mod:`rexrank.hub_ids`) and is never resolved as a path on the server. Everything that can be known before evaluation is checked
 here, so the user gets a clear message immediately rather than a FAILED request later:
 an unknown repo or a refused adapter (read from the model's config only, before any weight),
 a malformed predictions file (naming the studies), a duplicate, a rate limit.
@@ -11,18 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from rexrank.errors import InputError, RexrankError
+from rexrank.errors import InputError, RexrankError, quote
 from rexrank.digests import sha256_json
+from rexrank.hub_ids import parse_hub_ref
 from rexrank.space.store import DuplicateSubmissionError, Request, Store, new_request_id
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
-REVISION = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
 DEFAULT_MAX_UPLOAD_MB = 20.0
 
 
@@ -48,7 +47,8 @@ def _check_choice(datasets: Sequence[str], track: str) -> list[str]:
         raise InputError("choose at least one test set")
     unknown = [d for d in chosen if d not in CONFIGS]
     if unknown:
-        raise InputError(f"unknown test set(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+        raise InputError(f"unknown test set(s) {', '.join(quote(d, 40) for d in unknown[:5])}; "
+                         f"choose from {', '.join(CONFIGS)}")
     get_track(track)
     return chosen
 
@@ -66,17 +66,15 @@ def check_rate_limit(store: Store, submitter: str | None, policy: SubmitPolicy, 
 
 def model_requests(model: str, revision: str | None, datasets: Sequence[str], track: str, *,
                    submitter: str | None = None, metrics: list[str] | None = None) -> list[Request]:
-    """Requests for a Hub model, after checking the repo and choosing an adapter from its config."""
-    model, revision = (model or "").strip(), (revision or "").strip() or None
-    if not REPO_ID.match(model):
-        raise InputError(f"{model!r} is not a Hub model id; write it as ORG/NAME, e.g. "
-                         "IAMJB/chexpert-mimic-cxr-findings-baseline")
-    if revision is not None and not REVISION.match(revision):
-        raise InputError(f"{revision!r} is not a valid revision (a branch, tag or commit sha)")
+    """Requests for a Hub model, after checking the repo id and choosing an adapter from its config.
+
+    The id is only ever a Hub repo id (``ORG/NAME``, optional ``@REVISION`` or ``revision``): a
+    string that happens to name a folder on the server is looked up on the Hub, never on disk."""
+    model, revision = parse_hub_ref(model or "", revision)
     chosen = _check_choice(datasets, track)
     from rexrank.space.generation.adapters import choose_adapter
 
-    adapter = choose_adapter(model, revision)  # ModelUnavailableError / RemoteCodeRefused with the reason
+    adapter = choose_adapter(model, revision, allow_local=False)  # ModelUnavailableError / RemoteCodeRefused
     return [Request(new_request_id(), "model", dataset, track, model=model,
                     revision=revision or getattr(adapter, "revision", None), adapter=adapter.name,
                     submitter=submitter, metrics=metrics) for dataset in chosen]

@@ -14,8 +14,8 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import socket
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -24,8 +24,9 @@ from typing import Any, Callable
 
 from rexrank.digests import sha256_bytes, sha256_json
 from rexrank.errors import RexrankError
+from rexrank.files import owned_temp_dir
 from rexrank.importing import import_object
-from rexrank.space.redaction import redact
+from rexrank.redaction import public_message, redact
 from rexrank.space.store import LeaseLostError, Request, Store, utc_now_iso
 
 logger = logging.getLogger(__name__)
@@ -110,7 +111,11 @@ class Worker:
         self.store = store
         self.settings = settings or WorkerSettings()
         self.worker_id = worker_id or new_worker_id()
-        self.work_root = Path(self.settings.work_dir or tempfile.mkdtemp(prefix="rexrank-worker-"))
+        # Our own scratch folder goes when run() ends (or the worker does); a --work-dir the user
+        # named is kept (only the per-request folders we make inside it are removed).
+        self._named_root = Path(self.settings.work_dir) if self.settings.work_dir else None
+        self._own_root: Path | None = None
+        self._remove_root = None
 
     # --- the loop -----------------------------------------------------------------------
     def run_once(self) -> Request | None:
@@ -126,19 +131,37 @@ class Worker:
         stop = stop or threading.Event()
         handled = 0
         logger.info("worker %s polling %s", self.worker_id, self.store.location)
-        while not stop.is_set() and (max_requests is None or handled < max_requests):
-            try:
-                request = self.run_once()
-            except Exception as err:  # the store was unreachable: wait and try again
-                logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
-                request = None
-            if request is None:
-                if exit_when_idle:
-                    break
-                stop.wait(self.settings.poll_seconds)
-            else:
-                handled += 1
+        try:
+            while not stop.is_set() and (max_requests is None or handled < max_requests):
+                try:
+                    request = self.run_once()
+                except Exception as err:  # the store was unreachable: wait and try again
+                    logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
+                    request = None
+                if request is None:
+                    if exit_when_idle:
+                        break
+                    stop.wait(self.settings.poll_seconds)
+                else:
+                    handled += 1
+        finally:
+            self.close()
         return handled
+
+    @property
+    def work_root(self) -> Path:
+        """Where requests are worked on: the --work-dir named, else a scratch folder of our own."""
+        if self._named_root is not None:
+            return self._named_root
+        if self._own_root is None:
+            self._own_root, self._remove_root = owned_temp_dir(self, "rexrank-worker-")
+        return self._own_root
+
+    def close(self) -> None:
+        """Remove the worker's own scratch folder (a later request makes a new one)."""
+        if self._remove_root is not None:
+            self._remove_root()
+            self._own_root = self._remove_root = None
 
     # --- one request --------------------------------------------------------------------
     def process(self, request: Request) -> None:
@@ -160,17 +183,20 @@ class Worker:
         except LeaseLostError as err:
             logger.warning("request %s: not recording a result, %s", request.id, err)
         except RexrankError as err:
-            self._fail(request, redact(str(err)))
+            self._fail(request, str(err))
         except Exception as err:  # noqa: BLE001 - any failure must end as FAILED with its reason
             logger.exception("request %s: unexpected error", request.id)
-            self._fail(request, redact(f"internal error: {type(err).__name__}: {err}"))
+            self._fail(request, f"internal error: {err} (the worker's log has the details; resubmit to try again)")
         finally:
             heartbeat.stop()
+            shutil.rmtree(work, ignore_errors=True)  # partial work lives in the store, not here
 
     def _fail(self, request: Request, reason: str) -> None:
-        logger.warning("request %s: FAILED: %s", request.id, reason)
+        """Mark FAILED: the full (redacted) reason goes to the log, the public one to the store,
+        whose queue a web visitor sees (no server paths, endpoints or exception classes)."""
+        logger.warning("request %s: FAILED: %s", request.id, redact(reason))
         try:
-            self.store.fail(request.id, self.worker_id, reason)
+            self.store.fail(request.id, self.worker_id, public_message(reason))
         except LeaseLostError as err:
             logger.warning("request %s: could not mark FAILED, %s", request.id, err)
 
@@ -193,8 +219,12 @@ class Worker:
             progress.write_bytes(saved)
             logger.info("request %s: resuming from %d saved predictions", request.id,
                         len(json.loads(saved).get("done", {})))
+        from rexrank.hub_ids import parse_hub_ref
+
+        # a queued model is a Hub repo id, never a path on this machine (even in a hand-edited queue)
+        repo_id, revision = parse_hub_ref(request.model or "", request.revision)
         generate = load_callable(self.settings.generator)
-        model = f"{request.model}@{request.revision}" if request.revision else request.model
+        model = f"{repo_id}@{revision}" if revision else repo_id
         summary = generate(model, request.dataset, out, split=request.split, section=request.track,
                            data_dir=self.settings.data_dirs.get(request.dataset),
                            manifest=self.settings.manifests.get(request.dataset),

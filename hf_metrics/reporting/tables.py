@@ -1,25 +1,23 @@
 """Plain-text tables for the console: a result (`rexrank score`) and a paired comparison
-(`rexrank compare`), with one way of writing numbers (NaN as "–", infinity as "∞")."""
+(`rexrank compare`), with one way of writing numbers (:func:`values.format_number`: undefined as
+"—", infinity as "∞"), and a footnote for each value that is not finite, saying why."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
-from rexrank.metrics.reporting.results_file import as_float
+from rexrank.metrics.reporting.values import NOTE, format_number, from_json, nonfinite_note
 
 
-def format_number(v: Any, digits: int = 4) -> str:
-    x = as_float(v)
-    if math.isnan(x):
-        return "–"
-    if math.isinf(x):
-        return "∞" if x > 0 else "-∞"
-    return f"{x:.{digits}f}"
+def _footnotes(entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """One line per entry whose value or CI is not finite: why (the note stored with it, or derived)."""
+    notes = [(e.get("display", name), e.get(NOTE) or nonfinite_note(e)) for name, e in entries.items()]
+    return [f"  {display}: {note}" for display, note in notes if note]
 
 
 def leaderboard_table(results: Mapping[str, Any]) -> str:
-    """The metrics as rows: value, 95% CI, n (what `rexrank score` prints)."""
+    """The metrics as rows: value, 95% CI, n (what `rexrank score` prints); notes for ∞ and —."""
+    results = from_json(results)
     d = results["dataset"]
     head = (f"{results.get('system') or 'system'} on {d['config']} {d['split']}, {d['track']} track "
             f"({d['n_studies']} studies)")
@@ -34,10 +32,12 @@ def leaderboard_table(results: Mapping[str, Any]) -> str:
         lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}  {r[3]:>{widths[3]}}")
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    notes = _footnotes(results["metrics"])
+    return "\n".join(lines + (["", "Not finite:"] + notes if notes else []))
 
 
 def analyses_lines(results: Mapping[str, Any]) -> list[str]:
+    results = from_json(results)
     a = results.get("analyses") or {}
     lines = []
     na = a.get("normal_abnormal")
@@ -54,14 +54,16 @@ def analyses_lines(results: Mapping[str, Any]) -> list[str]:
 
 
 def _fmt_p(p) -> str:
-    if p is None:
-        return "–"
+    if not isinstance(p, (int, float)) or p != p:
+        return format_number(None)
     return "<0.0001" if p < 1e-4 else f"{p:.4f}"
 
 
 def comparison_table(result: Mapping[str, Any]) -> str:
     """A paired comparison as rows: A, B, A − B with its CI, the two p-values (what `rexrank compare` prints)."""
-    head = f"{result['a']} (A) vs {result['b']} (B) on {result['n_shared']} shared studies"
+    result = from_json(result)
+    names = [n if isinstance(n, str) and n else label for n, label in ((result["a"], "A"), (result["b"], "B"))]
+    head = f"{names[0]} (A) vs {names[1]} (B) on {result['n_shared']} shared studies"
     rows = [("Metric", "A", "B", "A − B", "95% CI", "p (bootstrap)", "p (AR)")]
     for e in result["metrics"].values():
         lo, hi = e["ci"]
@@ -73,4 +75,5 @@ def comparison_table(result: Mapping[str, Any]) -> str:
         lines.append("  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    notes = [f"  {e['display']}: {e[NOTE]}" for e in result["metrics"].values() if e.get(NOTE)]
+    return "\n".join(lines + (["", "Not finite:"] + notes if notes else []))

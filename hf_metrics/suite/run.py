@@ -231,11 +231,15 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
     cache = ScoreCache(cache_dir) if use_cache else None
     keys_in_order = [pair_key(p, r) for p, r in zip(predictions, references)]
     unique = dict(zip(keys_in_order, zip(predictions, references)))
+    options = {name: options_for(get_spec(name), scorer_options) for name in order}
+    keys: dict[str, str] = {}
+    for name in order:
+        keys[name] = config_key(get_spec(name), options[name], [keys[d] for d in get_spec(name).requires])
+    ready = _preflight(order, options, keys, unique, cache)
     runs: dict[str, MetricRun] = {}
     for name in tqdm(order, desc="metrics", unit="metric", disable=not progress or len(order) < 2):
         spec = get_spec(name)
-        opts = options_for(spec, scorer_options)
-        key = config_key(spec, opts, [runs[d].config_key for d in spec.requires])
+        opts, key = options[name], keys[name]
         by_pair = cache.get_many(key, unique) if cache else {}
         hits = len(by_pair)
         missing = [(pk, p, r) for pk, (p, r) in unique.items() if pk not in by_pair]
@@ -245,7 +249,7 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
         provenance = (info or {}).get("provenance", {})
         if missing:
             logger.info("%s: %d unique studies to score (%d from cache)", name, len(missing), hits)
-            scorer = spec.load(**opts)
+            scorer = ready.pop(name, None) or spec.load(**opts)
             components = {dep: runs[dep].by_pair for dep in spec.requires}
             fresh, fresh_corpus, provenance = _score_missing(spec, scorer, missing, components, cache, key, progress)
             by_pair.update(fresh)
@@ -264,6 +268,24 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
         runs[name] = MetricRun(spec, values, details if any(d is not None for d in details) else None, corpus,
                                provenance, key, cached=hits, computed=len(missing), by_pair=by_pair)
     return {name: runs[name] for name in order}
+
+
+def _preflight(order: Sequence[str], options: Mapping[str, dict], keys: Mapping[str, str],
+               unique: Mapping[str, Any], cache: ScoreCache | None) -> dict[str, Any]:
+    """Build and check, before any metric runs, the scorers that can fail fast (an LLM endpoint:
+    no key, unreachable, key refused, unknown model) and still have studies to score, so such a
+    run stops in seconds rather than after the other metrics. Returns those scorers for reuse."""
+    ready = {}
+    for name in order:
+        spec = get_spec(name)
+        if not hasattr(spec.scorer_class(), "preflight"):
+            continue
+        if cache is not None and len(cache.get_many(keys[name], unique)) == len(unique):
+            continue  # everything cached: the endpoint is not needed
+        scorer = spec.load(**options[name])
+        scorer.preflight()
+        ready[name] = scorer
+    return ready
 
 
 def _num(v: Any) -> float:

@@ -163,8 +163,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], reported_as: Repor
         return Interval(math.nan, math.nan, math.nan, 0, method, confidence, dropped)
     ma, mb = float(x.mean()), float(y.mean())
     diff = float(_stat(ma, mb, reported_as))
-    if n == 1:
-        return Interval(diff, math.nan, math.nan, 1, method, confidence, dropped)
+    if n == 1 or not math.isfinite(diff):
+        # one study has no spread; a reciprocal of a zero mean is unbounded, and so is the difference
+        return Interval(diff, math.nan, math.nan, n, method, confidence, dropped)
     if method == "normal":
         if reported_as == "reciprocal_mean":
             grad = np.array([-1.0 / ma**2, 1.0 / mb**2])
@@ -184,6 +185,15 @@ def paired_difference(a: Sequence[float], b: Sequence[float], reported_as: Repor
     raise ValueError(f"unknown CI method {method!r}: use 'normal' or 'bootstrap'")
 
 
+def test_scale(a: Sequence[float], b: Sequence[float], reported_as: ReportedAs) -> ReportedAs:
+    """The scale the p-values are computed on: the reported one, or the mean's when a reciprocal is
+    unbounded (a mean of 0). "A and B score the same" is the same hypothesis on both scales."""
+    x, y = _paired(a, b)
+    if reported_as == "reciprocal_mean" and len(x) and (x.mean() == 0 or y.mean() == 0):
+        return "mean"
+    return reported_as
+
+
 def paired_bootstrap_pvalue(a: Sequence[float], b: Sequence[float], reported_as: ReportedAs = "mean", *,
                             n_resamples: int = 10000, seed: int = 0) -> float:
     """Two-sided paired bootstrap p-value of H0 "A and B score the same".
@@ -192,6 +202,7 @@ def paired_bootstrap_pvalue(a: Sequence[float], b: Sequence[float], reported_as:
     observed Δ (Berg-Kirkpatrick et al. 2012's shift), and ``p = #(|Δ* − Δ| ≥ |Δ|) / B``.
     Identical systems give exactly 1.
     """
+    reported_as = test_scale(a, b, reported_as)
     x, y = _paired(a, b)
     n = len(x)
     if n == 0:
@@ -217,6 +228,7 @@ def approximate_randomization_pvalue(a: Sequence[float], b: Sequence[float], rep
     Swapping per-study values is exact here because every per-study value depends only on its
     own (prediction, reference) pair. Identical systems give exactly 1.
     """
+    reported_as = test_scale(a, b, reported_as)
     x, y = _paired(a, b)
     n = len(x)
     if n == 0:

@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from rexrank.metrics.runtime.score_cache import ScoreCache
 from rexrank import __version__
-from rexrank.metrics.reporting.results_file import RESULTS_SCHEMA, sanitize, write_outputs
+from rexrank.metrics.reporting.results_file import RESULTS_SCHEMA, write_outputs
+from rexrank.metrics.reporting.values import to_json
 from rexrank.metrics.suite.run import MetricRun, execution_order, options_for, resolve_metrics, run_metrics
 from rexrank.metrics.suite.summary import summarise
 from rexrank.errors import InputError, describe_ids
@@ -107,6 +108,10 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         raise InputError(f"track_data is {data.config}/{data.split}/{data.track}, not {dataset}/{split}/{track}")
     what = f"the {dataset} {split} set, {track} track ({len(data.study_ids)} studies)"
     texts = check_predictions(predictions, data.study_ids, allow_missing=allow_missing, what=what)
+    if labels is not None:  # refused now, not after the scoring
+        from rexrank.metrics.suite.analysis import check_labels
+
+        labels = check_labels(labels, data.study_ids)
     chosen = resolve_metrics(metrics)
     # The normal/abnormal split needs CheXbert's labels of the references: when SembScore runs
     # (chosen, or as a RadCliQ component), the same CheXbert pass gives them, so add the labeler
@@ -152,7 +157,7 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         "cache": {"dir": str(ScoreCache(cache_dir).path.parent) if use_cache else None,
                   "hits": {n: r.cached for n, r in runs.items()}, "computed": {n: r.computed for n, r in runs.items()}},
     }
-    results = sanitize(results)
+    results = to_json(results)
     if out_dir is not None:
         write_outputs(results, out_dir, plots=plots)
     return results

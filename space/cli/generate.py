@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from rexrank.datasets.registry import CONFIGS, TRACK_NAMES
     from rexrank.space.generation.adapters import ADAPTERS
 
-    parser.add_argument("--model", required=True, help="Hub repo id, REPO_ID@REVISION, or a local model folder")
+    parser.add_argument("--model", required=True, help="Hub repo id, REPO_ID@REVISION, or a local model folder "
+                                                       "written as a path (./DIR or /full/path)")
     parser.add_argument("--dataset", required=True, choices=CONFIGS, help="ReXrank test set")
     parser.add_argument("--split", default="test", help="split of the test set (default: test)")
     parser.add_argument("--data-dir", help="image root the manifest's image paths are relative to (required)")

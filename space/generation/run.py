@@ -136,8 +136,10 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
     from rexrank.datasets.tracks import load_track
     from rexrank.space.generation.adapters import choose_adapter, load_adapter
 
+    from rexrank.files import check_output_file
+
     started = time.monotonic()
-    out = Path(out)
+    out = check_output_file(out, "--out")  # a folder in its place fails now, not after the generation
     choice = choose_adapter(model, adapter=adapter, allowlist=allowlist)  # refuses before any weight download
     track = load_track(dataset, section, split=split, manifest=manifest)
     studies = track.studies[:limit] if limit else track.studies
@@ -145,7 +147,9 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
         raise InputError(f"generating reports needs the {dataset} images: pass data_dir= / --data-dir, the "
                          "folder the manifest's image paths are relative to")
     if not Path(data_dir).is_dir():
-        raise InputError(f"image folder {data_dir} does not exist")
+        why = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
+        raise InputError(f"the image folder (--data-dir) {data_dir} {why}: pass the folder the manifest's image "
+                         "paths are relative to")
 
     from rexrank.metrics.runtime.models import default_dtype, pick_device
 

@@ -93,6 +93,8 @@ class Request:
     @classmethod
     def from_json(cls, data: bytes) -> "Request":
         raw = json.loads(data)
+        if not isinstance(raw, dict):
+            raise ValueError(f"a request is a JSON object, not a {type(raw).__name__}")
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -149,20 +151,38 @@ class Store(ABC):
     @property
     @abstractmethod
     def location(self) -> str:
-        """Where the store lives, for logs and the About tab (never contains a secret)."""
+        """Where the store lives, for logs (never contains a secret)."""
+
+    @property
+    def public_location(self) -> str:
+        """What a web visitor may see of where the store lives: never a server path."""
+        return "a folder on this server"
 
     # --- reading ------------------------------------------------------------------------
     def requests(self) -> list[Request]:
         snap = self.snapshot()
-        return sorted((self._load(snap, p) for p in snap.list("requests/")), key=lambda r: r.id)
+        return sorted((r for _, r in self._readable(snap)), key=lambda r: r.id)
 
     def get(self, request_id: str) -> Request | None:
         data = self.snapshot().read(_request_path(request_id))
         return Request.from_json(data) if data is not None else None
 
     def results(self) -> list[dict]:
+        """Every readable result; one that is not a JSON object is logged and skipped, so one bad
+        file never takes the leaderboard down."""
         snap = self.snapshot()
-        return [json.loads(snap.read(p) or b"null") for p in sorted(snap.list("results/"))]
+        out = []
+        for path in sorted(snap.list("results/")):
+            try:
+                record = json.loads(snap.read(path) or b"null")
+            except (ValueError, UnicodeDecodeError) as err:
+                logger.warning("store: %s is not valid JSON (%s); skipped", path, err)
+                continue
+            if not isinstance(record, dict):
+                logger.warning("store: %s holds a JSON %s, not a result object; skipped", path, type(record).__name__)
+                continue
+            out.append(record)
+        return out
 
     def result(self, request_id: str) -> dict | None:
         data = self.snapshot().read(_result_path(request_id))
@@ -170,6 +190,17 @@ class Store(ABC):
 
     def artifact(self, request_id: str, name: str) -> bytes | None:
         return self.snapshot().read(_artifact_path(request_id, name))
+
+    def _readable(self, snap: Snapshot) -> Iterable[tuple[str, Request]]:
+        """The requests under ``requests/`` that parse; a damaged file is logged and skipped (it is
+        never claimed, and it does not block submissions or the queue view)."""
+        for path in sorted(snap.list("requests/")):
+            try:
+                request = self._load(snap, path)
+            except (ValueError, TypeError, UnicodeDecodeError) as err:
+                logger.warning("store: request file %s is unreadable (%s); skipped", path, err)
+                continue
+            yield path, request
 
     @staticmethod
     def _load(snap: Snapshot, path: str) -> Request:
@@ -184,8 +215,7 @@ class Store(ABC):
         key = request.dedup_key
 
         def fn(snap: Snapshot) -> tuple[Writes, Request]:
-            for path in snap.list("requests/"):
-                other = self._load(snap, path)
+            for _, other in self._readable(snap):
                 if other.state != FAILED and other.dedup_key == key:
                     raise DuplicateSubmissionError(
                         f"already submitted as request {other.id} ({other.state}): {request.name} on "
@@ -202,8 +232,7 @@ class Store(ABC):
 
         def fn(snap: Snapshot) -> tuple[Writes, Request | None]:
             now = time.time()
-            for path in sorted(snap.list("requests/")):
-                req = self._load(snap, path)
+            for path, req in self._readable(snap):
                 orphaned = req.state == RUNNING and (req.lease_until or 0) < now
                 if req.state != PENDING and not orphaned:
                     continue
@@ -248,7 +277,7 @@ class Store(ABC):
 
     def finish(self, request_id: str, worker: str, result: Mapping[str, Any]) -> None:
         """Write the result and mark FINISHED in one atomic step, only while this worker holds the lease."""
-        payload = json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+        payload = result_bytes(result)
 
         def fn(snap: Snapshot) -> tuple[Writes, None]:
             req = self._owned(snap, request_id, worker)
@@ -269,9 +298,18 @@ class Store(ABC):
     def put_result(self, request: Request, result: Mapping[str, Any]) -> None:
         """Write a FINISHED request with its result directly (seeding, imports), no worker involved."""
         request.state, request.finished_at = FINISHED, request.finished_at or utc_now()
-        payload = json.dumps(result, indent=1, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+        payload = result_bytes(result)
         self.transact(lambda snap: ({_request_path(request.id): request.to_json(),
                                      _result_path(request.id): payload}, None), f"add result {request.id}")
+
+
+def result_bytes(result: Mapping[str, Any]) -> bytes:
+    """A result as strict JSON: infinities and NaN in the one representation every reader
+    understands (:mod:`rexrank.metrics.reporting.values`), never ``Infinity``/``NaN`` tokens."""
+    from rexrank.metrics.reporting.values import to_json
+
+    return json.dumps(to_json(result), indent=1, sort_keys=True, ensure_ascii=False, default=str,
+                      allow_nan=False).encode("utf-8")
 
 
 def counts(requests: Iterable[Request]) -> dict[str, int]:

@@ -25,7 +25,10 @@ def leaderboard_tab(demo: gr.Blocks, store: Store) -> None:
                          elem_id="leaderboard-table")
     gr.Markdown(f"*{lb.OURS}*: evaluated by this Space's worker (± is the 95% CI half-width). "
                 f"*{lb.PUBLISHED}*: the official ReXrank tables. *(custom test set)*: scored on a local "
-                "manifest that is not the pinned official one, so not comparable.", elem_classes="state-note")
+                "manifest that is not the pinned official one, so not comparable. **∞**: a reciprocal metric "
+                "whose mean is 0 (e.g. no FineRadScore error in any study), ranked first; **—**: undefined or not "
+                "reported. Hover a cell for the reason; such values are left out of the plot.",
+                elem_classes="state-note")
     plot = gr.BarPlot(x="system", y="value", title="Top systems (★ evaluated here)", sort="-y", y_lim=[0, None],
                       x_label_angle=-30, height=360)
 

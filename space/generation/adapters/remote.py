@@ -146,6 +146,11 @@ class RemoteCodeAdapter(Adapter):
 
     def generate_batch(self, requests: Sequence[Request]) -> list[str]:
         assert self.runner is not None, "load() first"
+        from rexrank.paths import check_image
+
+        for r in requests:  # the recipe opens the files itself: they must be images (paths are contained already)
+            for path in r.images:
+                check_image(path, what=f"study {r.study_id!r} image", shown_path=Path(path).name)
         answer = self.runner.call({"op": "generate", "requests": [
             {"study_id": r.study_id, "images": [str(p) for p in r.images], "prompt": r.prompt,
              "context": r.context} for r in requests]})
