@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator, Sequence
 
+from rexrank import hub_env
 from rexrank.datasets.registry import get_test_set
 from rexrank.errors import InputError, describe_ids
 
@@ -68,13 +69,6 @@ def revision() -> str:
     return os.environ.get("REXRANK_REXGRADIENT_REVISION") or "main"
 
 
-def _token() -> str | bool:
-    """``HF_TOKEN`` only (False: never a saved login, so what is sent is always what the user set)."""
-    return os.environ.get("HF_TOKEN") or False
-
-
-def _endpoint() -> str | None:
-    return os.environ.get("HF_ENDPOINT") or None
 
 
 # --------------------------------------------------------------------------- Hub access
@@ -114,7 +108,7 @@ def hub_access(what: str) -> Iterator[None]:
         # the Hub answers 401 for a gated repo to a client without a token, which the client reports as "not found"
         if _status(err) in (401, 403):
             raise access_refused(_status(err)) from None
-        raise InputError(f"the Hub dataset {repo_id()} was not found at {_endpoint() or 'huggingface.co'}") from None
+        raise InputError(f"the Hub dataset {repo_id()} was not found on the Hub (HF_ENDPOINT)") from None
     except HfHubHTTPError as err:
         if _status(err) in (401, 403):
             raise access_refused(_status(err)) from None
@@ -130,8 +124,8 @@ def _download(filename: str, *, local_dir: str | os.PathLike | None = None) -> P
     from huggingface_hub import hf_hub_download
 
     with hub_access(filename):
-        return Path(hf_hub_download(repo_id(), filename, repo_type="dataset", revision=revision(), token=_token(),
-                                    endpoint=_endpoint(), local_dir=local_dir))
+        return Path(hf_hub_download(repo_id(), filename, repo_type="dataset", revision=revision(),
+                                    token=hub_env.token(), endpoint=hub_env.endpoint(), local_dir=local_dir))
 
 
 def _commit_of(path: Path, fallback: str) -> str:
@@ -299,7 +293,7 @@ def list_image_parts() -> tuple[str, list[str]]:
     from huggingface_hub import HfApi
 
     with hub_access("the file list"):
-        info = HfApi(endpoint=_endpoint(), token=_token()).dataset_info(repo_id(), revision=revision())
+        info = HfApi(endpoint=hub_env.endpoint(), token=hub_env.token()).dataset_info(repo_id(), revision=revision())
     parts = sorted((s.rfilename for s in info.siblings or [] if PART.match(s.rfilename)),
                    key=lambda n: int(PART.match(n).group(1)))
     if not parts:

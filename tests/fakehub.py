@@ -250,6 +250,8 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
                 if self._refused(repo_type, repo_id):
                     return
                 found = hub.commit_at(repo_type, repo_id, revision)
+                if found is None and hub.commit_at(repo_type, repo_id, "main") is not None:
+                    return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
                 if found is None:
                     return self._error(404, "Repository not found", "RepoNotFound")
                 oid, files = found
