@@ -6,12 +6,8 @@ approved commit; refusals and failures say why. End to end through `rexrank serv
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -158,45 +154,18 @@ def test_an_approved_submission_that_fails_says_why_and_a_worker_without_a_sandb
 # ------------------------------------------------------------------ end to end: the Space, the CLI, a worker
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def review_space(hub, tmp_path, small_iu_manifest, iu_images, submission_venvs):
     """`rexrank serve` (embedded store, worker thread, BLEU-2) reading repos from the fake Hub."""
-    import urllib.request
+    from tests.fixtures.space import start_server, stop_server
 
-    from tests.fixtures.space import stop_server
-
-    port = _free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "HF_ENDPOINT": hub["endpoint"], "HF_HUB_OFFLINE": "0", "GRADIO_ANALYTICS_ENABLED": "False",
            "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "HF_TOKEN": "hf_space_own_token_555555555"}
     env.pop("SPACE_ID", None)
-    root = Path(__file__).resolve().parents[1]
-    cmd = [sys.executable, "-m", "rexrank.cli", "serve", "--port", str(port), "--store", str(tmp_path / "store"),
-           "--manifest", f"iu_xray={small_iu_manifest}", "--data-dir", f"iu_xray={iu_images}", "--metrics", "bleu2",
-           "--poll", "0.2", "--lease", "20"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"rexrank serve did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    proc, url = start_server(["--store", str(tmp_path / "store"), "--manifest", f"iu_xray={small_iu_manifest}",
+                              "--data-dir", f"iu_xray={iu_images}", "--metrics", "bleu2", "--poll", "0.2",
+                              "--lease", "20"], env=env, log=log)
     try:
         yield {"url": url, "store": tmp_path / "store", "log": log}
     finally:

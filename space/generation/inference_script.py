@@ -36,7 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from rexrank.digests import sha256_bytes, sha256_json
 from rexrank.errors import InputError, RexrankError, describe_ids
