@@ -172,16 +172,21 @@ def listener():
     server.close()
 
 
-def test_writes_outside_the_scratch_folder_and_the_network_are_refused(make_submission, iu, tmp_path, listener):
+def test_the_host_is_out_of_reach_writes_reads_and_the_network(make_submission, iu, tmp_path, listener, hf_home):
     outside = tmp_path / "outside" / "written-by-submission.txt"
     outside.parent.mkdir()
+    token = hf_home / "token"
+    token.write_text("hf_a_token_on_the_workers_disk")
+    reads = (str(token), str(iu["manifest"]), "/root/.bashrc", "/etc/shadow")  # secrets, references, homes
     folder = make_submission("escape", escape_paths=(str(outside), "/tmp/rexrank-escape-probe.txt"),
-                             escape_port=listener.port)
+                             escape_reads=reads, escape_port=listener.port)
     out = tmp_path / "escape.json"
     summary = _run(folder, iu, out)
     assert summary.complete  # every attempt was refused, so the script went on and predicted
     log = Path(f"{out}.script.log").read_text()
-    assert log.count("Read-only file system") == 5 and "Network is unreachable" in log
+    # the image root and the submission exist, read-only; /tmp is an empty read-only folder; the rest is absent
+    assert log.count("Read-only file system") == 4 and "Network is unreachable" in log
+    assert log.count("No such file or directory") == 1 + len(reads) and "READ" not in log and "WROTE" not in log
     assert not outside.exists() and not Path("/tmp/rexrank-escape-probe.txt").exists()
     assert not (folder / "written-by-submission.txt").exists() and not list(iu["images"].glob("written-by-*"))
     assert listener.accepted == 0

@@ -13,8 +13,9 @@ built. Variants:
 * ``malformed``: writes a file that is not JSON;
 * ``skip-and-bad``: skips every third study, writes an empty report and a number for two others;
 * ``escape``: first tries to write outside its scratch folder (the image root, its own folder,
-  ``/tmp``, ``..``) and to reach a loopback port named in ``escape.json``; prints what happened,
-  exits 3 if anything got through, else predicts like ``ok``.
+  ``/tmp``, ``..`` and the paths in ``escape.json``), to read the files named there (a token, a
+  private manifest) and to reach a loopback port named there; prints what happened, exits 3 if
+  anything got through, else predicts like ``ok``.
 """
 
 from __future__ import annotations
@@ -66,6 +67,14 @@ def escape_attempts(img_root_dir):
                 handle.write("escaped")
             got_through.append(path)
             print("WROTE", path)
+        except OSError as err:
+            print("refused:", path, "-", err)
+    for path in targets["reads"]:
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+            got_through.append(path)
+            print("READ", path)
         except OSError as err:
             print("refused:", path, "-", err)
     import socket
@@ -155,7 +164,7 @@ def write_helper_wheel(folder: Path) -> Path:
 
 
 def write_submission(folder: str | Path, variant: str = "ok", *, escape_paths: tuple[str, ...] = (),
-                     escape_port: int = 9) -> Path:
+                     escape_reads: tuple[str, ...] = (), escape_port: int = 9) -> Path:
     """Write the ``variant`` submission folder (the same requirements.txt for every variant)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
@@ -166,7 +175,8 @@ def write_submission(folder: str | Path, variant: str = "ok", *, escape_paths: t
                                              "./wheels/rexrank_tiny_dep-0.1-py3-none-any.whl\n")
     (folder / "inference.py").write_text(_SCRIPT.format(variant=variant))
     if variant == "escape":
-        (folder / "escape.json").write_text(json.dumps({"paths": list(escape_paths), "port": escape_port}))
+        (folder / "escape.json").write_text(json.dumps({"paths": list(escape_paths), "reads": list(escape_reads),
+                                                        "port": escape_port}))
     (folder / "README.md").write_text(f"# Tiny ReXrank submission ({variant})\n\nRuns on any ReXrank test set; "
                                       "writes a template report per study.\n")
     return folder

@@ -32,6 +32,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -308,7 +309,7 @@ def run_inference_script(folder: str | os.PathLike, dataset: str, out: str | os.
         env = prepare_environment(submission, Path(venvs) if venvs else None)
         record["environment"] = {"kind": env.kind, "digest": env.digest, "created": env.created,
                                  "file": submission.environment_file.name}
-        scratch = Path(tempfile.mkdtemp(prefix="rexrank-script-", dir=scratch_dir))
+        scratch = Path(tempfile.mkdtemp(prefix="rexrank-script-", dir=scratch_dir)).resolve()
         try:
             _run_once(submission, env, loaded.entries, to_send, image_root, scratch, out, done, failed, record, save,
                       time_limit=time_limit, isolation=isolation, network=network, harvest_seconds=harvest_seconds,
@@ -335,11 +336,13 @@ def _run_once(submission: Submission, env, entries: dict[str, dict], to_send: li
     payload = {s["study_id"]: rexrank_entry(entries.get(s["study_id"], {}), s) for s in to_send}
     input_file.write_text(json.dumps(payload, indent=1, ensure_ascii=False, allow_nan=False), encoding="utf-8")
     sent = list(payload)
-    command = [str(env.python), str(submission.script), "--input_json_file", str(input_file),
+    python = env.folder.resolve() / "bin" / "python"
+    command = [str(python), str(submission.script), "--input_json_file", str(input_file),
                "--save_json_file", str(output_file), "--img_root_dir", str(image_root) + os.sep]
-    wrapped, isolated = sandbox.wrap(command, scratch, mode=isolation, network=network)
+    needed = [env.folder, submission.folder, image_root] + ([Path(sys.base_prefix)] if env.kind == "venv" else [])
+    wrapped, isolated = sandbox.wrap(command, scratch, read_only=needed, mode=isolation, network=network)
     record["isolation"] = isolated.to_dict()
-    child_env = sandbox.clean_environment(scratch, path_first=[env.python.parent])
+    child_env = sandbox.clean_environment(scratch, path_first=[python.parent])
     log = Path(f"{out}.script.log")
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as handle:

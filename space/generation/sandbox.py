@@ -2,10 +2,12 @@
 
 On Linux with util-linux (``unshare``, ``mount``, ``setpriv``) the command runs in new mount,
 network, PID, IPC and UTS namespaces (as root directly, otherwise inside a user namespace):
-:mod:`rexrank.space.generation.sandbox_init` makes every mount read-only but the scratch
-folder, replaces ``/dev`` with a few harmless nodes (and GPU ones), then drops every
-capability before exec. The network namespace has only a loopback that is down, so nothing
-is reachable. Where that is not possible (macOS, a container without namespaces) the mode
+:mod:`rexrank.space.generation.sandbox_init` gives it a new root holding only the system, the
+paths it is given read-only (interpreter, environment, submission, images) and its scratch
+folder (the only writable place), a ``/dev`` of a few harmless nodes (and GPU ones), then
+drops every capability before exec. The network namespace has only a loopback that is down,
+so nothing is reachable; the rest of the host (home folders, tokens, the store, a private
+manifest) does not exist inside. Where that is not possible (macOS, a container without namespaces) the mode
 ``auto`` runs the command unisolated and says so; mode ``sandbox`` refuses instead.
 
 The environment handed to the code is rebuilt from scratch: no secret (``HF_TOKEN``, API keys)
@@ -68,8 +70,8 @@ def probe(network: bool = False) -> tuple[bool, str]:
         return False, f"needs Linux with {', '.join(TOOLS)} (missing: {', '.join(missing) or sys.platform})"
     with tempfile.TemporaryDirectory(prefix="rexrank-sandbox-probe-") as scratch:
         cmd = ["unshare", *_namespace_flags(), *([] if network else ["--net"]), "--",
-               sys.executable, "-I", str(INIT), "--writable", scratch, "--", "sh", "-c",
-               f"touch {scratch}/ok && ! touch {INIT.parent}/.rexrank-probe 2>/dev/null"]
+               sys.executable, "-I", str(INIT), "--writable", scratch, "--read-only", str(INIT.parent), "--",
+               "sh", "-c", f"touch {scratch}/ok && test -f {INIT} && ! touch {INIT.parent}/.rexrank-probe 2>/dev/null"]
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired) as err:
@@ -96,8 +98,12 @@ def clean_environment(scratch: Path, extra: Mapping[str, str] | None = None, pat
     return env
 
 
-def wrap(command: Sequence[str], scratch: Path, *, mode: str = "auto", network: bool = False) -> tuple[list[str], Isolation]:
-    """The command line that runs ``command`` as isolated as ``mode`` allows, and what that is."""
+def wrap(command: Sequence[str], scratch: Path, *, read_only: Sequence[Path] = (), mode: str = "auto",
+         network: bool = False) -> tuple[list[str], Isolation]:
+    """The command line that runs ``command`` as isolated as ``mode`` allows, and what that is.
+
+    Inside the sandbox only the system, ``read_only`` (everything the command needs: its
+    interpreter, code, data) and ``scratch`` (writable) exist, each at its own path."""
     if mode not in MODES:
         raise ValueError(f"unknown isolation mode {mode!r}; choose one of {', '.join(MODES)}")
     if mode == "none":
@@ -111,7 +117,10 @@ def wrap(command: Sequence[str], scratch: Path, *, mode: str = "auto", network: 
         logger.warning("no sandbox here (%s): the script runs with your network and file system access", why)
         return list(command), Isolation("none", True, False, f"sandbox unavailable: {why}")
     cmd = ["unshare", *_namespace_flags(), *([] if network else ["--net"]), "--",
-           sys.executable, "-I", str(INIT), "--writable", str(scratch), "--", *command]
-    how = ("Linux namespaces: read-only file system except the scratch folder, minimal /dev, no capabilities"
-           + ("" if network else ", no network"))
+           sys.executable, "-I", str(INIT), "--writable", str(Path(scratch).resolve())]
+    for path in read_only:
+        cmd += ["--read-only", str(Path(path).resolve())]
+    cmd += ["--", *command]
+    how = ("Linux namespaces: only the system, the environment, the submission and the images (read-only) and "
+           "the scratch folder (writable) exist; minimal /dev, no capabilities" + ("" if network else ", no network"))
     return cmd, Isolation("sandbox", network, True, how)
