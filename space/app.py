@@ -113,7 +113,7 @@ def prepare_store(store: Store) -> None:
 
 if __name__ == "__main__":  # a Hub Space runs `python app.py`
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from rexrank.space.redaction import install_log_filter
+    from rexrank.redaction import install_log_filter
 
     install_log_filter()
     _store, _settings, _worker_settings = settings_from_env()

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from rexrank.digests import sha256_bytes, sha256_json
 from rexrank.errors import RexrankError
 from rexrank.importing import import_object
-from rexrank.space.redaction import redact
+from rexrank.redaction import redact
 from rexrank.space.store import LeaseLostError, Request, Store, utc_now_iso
 
 logger = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ def test_about_lists_every_metric_from_the_registry(store, settings):
 
 
 def test_secrets_are_redacted_from_logs_and_failure_reasons(tmp_path, monkeypatch, small_iu_manifest):
-    from rexrank.space.redaction import RedactingFilter
+    from rexrank.redaction import RedactingFilter
     from rexrank.space.worker import Worker, WorkerSettings
 
     token = "hf_plantedTOKENforTHEtest42"

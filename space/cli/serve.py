@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rexrank.space.redaction import install_log_filter
+    from rexrank.redaction import install_log_filter
 
     install_log_filter()
     from rexrank.space.app import UI_READ_CACHE_S, AppSettings, build_app, launch, prepare_store, start_worker_thread

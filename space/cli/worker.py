@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rexrank.space.redaction import install_log_filter
+    from rexrank.redaction import install_log_filter
 
     install_log_filter()
     from rexrank.space.store import open_store

@@ -10,7 +10,7 @@ from rexrank.citation import REXRANK_CITATION
 from rexrank.errors import RexrankError
 from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
 from rexrank.space import leaderboard as lb
-from rexrank.space.redaction import redact
+from rexrank.redaction import redact
 from rexrank.space.store import Store
 from rexrank.space.submit import SubmitPolicy, check_rate_limit, enqueue, file_requests, model_requests, read_upload
 
