@@ -92,13 +92,14 @@ def script_requests(repo: str, revision: str | None, repo_type: str, datasets: S
     from rexrank import hub_env
     from rexrank.space.generation.inference_script import ENVIRONMENT_FILES, SCRIPT
 
-    repo, revision = (repo or "").strip(), (revision or "").strip() or None
-    if not REPO_ID.match(repo) or "/" not in repo:
-        raise InputError(f"{repo[:100]!r} is not a Hub repo id; write it as ORG/NAME")
+    from rexrank.errors import quote
+    from rexrank.hub_ids import parse_hub_ref
+
+    repo, revision = parse_hub_ref(repo or "", revision, what="repo id")  # never a local path
+    if "/" not in repo:
+        raise InputError(f"repo id {quote(repo)} names no owner; write it as ORG/NAME")
     if repo_type not in ("model", "space"):
-        raise InputError(f"an inference script lives in a model or a Space repo, not a {str(repo_type)[:20]!r} repo")
-    if revision is not None and not REVISION.match(revision):
-        raise InputError(f"{revision[:100]!r} is not a valid revision (a branch, tag or commit sha)")
+        raise InputError(f"an inference script lives in a model or a Space repo, not a {quote(repo_type)} repo")
     chosen = _check_choice(datasets, track)
     from huggingface_hub import HfApi
     from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError,

@@ -209,8 +209,9 @@ def test_image_paths_leaving_the_root_are_never_sent(make_submission, iu, tmp_pa
     summary = run_inference_script(make_submission("ok"), "iu_xray", tmp_path / "p.json", manifest=manifest,
                                    data_dir=iu["images"])
     assert set(summary.failures) == {first, second}
-    assert "../../etc/passwd" in summary.failures[first]
-    assert "is not under the image root" in summary.failures[second]
+    assert "'../../etc/passwd' has a '..' segment" in summary.failures[first]
+    assert "'missing/0.png' does not exist under the root folder" in summary.failures[second]
+    assert str(iu["images"]) not in summary.failures[second]  # the message names the path as given, not the server's
     assert json.loads(Path(f"{summary.out}.progress.json").read_text())["runs"][0]["studies"] == 10
 
 

@@ -68,10 +68,10 @@ class Submission:
     revision: str  # the Hub commit, or "local"
 
 
-def _inside(root: Path, relative: str, what: str) -> Path:
+def _inside(root: Path, relative: str, what: str, must_exist: bool = True) -> Path:
     from rexrank.paths import resolve_inside
 
-    return Path(resolve_inside(root, relative, what=what))
+    return resolve_inside(root, relative, what=what, kind="file", must_exist=must_exist)
 
 
 def folder_digest(folder: Path) -> str:
@@ -98,7 +98,7 @@ def find_submission(folder: str | os.PathLike, environment: str | os.PathLike | 
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"--inference-script {str(folder)!r} is not a folder; give the folder that holds {SCRIPT}")
-    script = _inside(root, SCRIPT, "the inference script")
+    script = _inside(root, SCRIPT, "the inference script", must_exist=False)
     if not script.is_file():
         raise InputError(f"{root.name} has no {SCRIPT}: ReXrank's protocol runs `python {SCRIPT} --input_json_file IN "
                          "--save_json_file OUT --img_root_dir DIR` from the submission folder")
@@ -171,11 +171,9 @@ def check_images(study: dict[str, Any], image_root: Path) -> str | None:
         return "the manifest lists no image for this study"
     for rel in paths:
         try:
-            path = _inside(image_root, rel, f"study {study['study_id']!r} image")
+            _inside(image_root, rel, f"study {study['study_id']!r} image")
         except RexrankError as err:
-            return str(err)
-        if not path.is_file():
-            return f"image {rel!r} is not under the image root (is --data-dir the image root of this test set?)"
+            return f"{err} (is --data-dir the image root of this test set?)"
     return None
 
 
@@ -198,7 +196,7 @@ def _placeholders(text: str, paths: dict[str, Path]) -> str:
 
 
 def _tail(log: Path, start: int, paths: dict[str, Path], lines: int = 12, chars: int = 1500) -> str:
-    from rexrank.space.redaction import redact
+    from rexrank.redaction import redact
 
     with open(log, "rb") as handle:
         handle.seek(start)

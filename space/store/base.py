@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Protocol, TypeVar
 
 from rexrank.errors import RexrankError
+from rexrank.hub_ids import is_commit_sha
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,6 @@ class ReviewError(RexrankError):
     """A review that cannot be done: no such request, not awaiting review, or another commit than the submitted one."""
 
 
-def is_commit(revision: str | None) -> bool:
-    """A full commit sha (what a reviewed submission is pinned to)."""
-    return bool(revision) and len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
 
 
 def utc_now() -> str:
@@ -107,7 +105,7 @@ class Request:
     @property
     def approved(self) -> bool:
         """Whether the code this request runs was approved, at exactly the commit it will run."""
-        return bool(self.approved_by) and is_commit(self.revision) and self.approved_commit == self.revision
+        return bool(self.approved_by) and is_commit_sha(self.revision) and self.approved_commit == self.revision
 
     @property
     def name(self) -> str:
@@ -213,7 +211,7 @@ class Store(ABC):
         enters AWAITING_REVIEW, unapproved, whatever it says: only :meth:`approve` makes it PENDING.
         """
         if request.kind in REVIEWED_KINDS:
-            if not is_commit(request.revision):
+            if not is_commit_sha(request.revision):
                 raise ReviewError(f"a {request.kind} request must be pinned to a full commit sha, not "
                                   f"{request.revision!r}")
             request.state = AWAITING_REVIEW

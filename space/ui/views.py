@@ -10,7 +10,7 @@ from rexrank.citation import REXRANK_CITATION
 from rexrank.errors import RexrankError
 from rexrank.metrics.registry import METRICS, REXRANK_EIGHT
 from rexrank.space import leaderboard as lb
-from rexrank.redaction import redact
+from rexrank.redaction import public_message, redact
 from rexrank.space.store import Store
 from rexrank.space.submit import SubmitPolicy, check_rate_limit, enqueue, file_requests, model_requests, read_upload
 
@@ -68,7 +68,7 @@ def submit_script_view(store: Store, settings: AppSettings, repo: str, repo_type
         check_rate_limit(store, submitter, settings.policy, wanted=len(requests))
         return "\n\n".join(enqueue(store, requests))
     except RexrankError as err:
-        return f"Not submitted: {redact(str(err))}"
+        return f"Not submitted: {public_message(str(err))}"
     except Exception as err:  # noqa: BLE001 - the user gets a message, the log the traceback
         logger.exception("script submission failed")
         return f"Not submitted: internal error ({type(err).__name__}); please report it."
@@ -89,9 +89,9 @@ def review_view(store: Store, settings: AppSettings, request_id: str, commit: st
             return (f"Approved {done.id}: {done.model} at commit {done.approved_commit}, by {done.approved_by} at "
                     f"{done.approved_at}. A worker will run it.")
         done = review.refuse(store, request_id, user, reason)
-        return f"Refused {done.id}: {done.reason}"
+        return f"Refused {done.id}: {public_message(done.reason or '')}"
     except RexrankError as err:
-        return f"Not done: {redact(str(err))}"
+        return f"Not done: {public_message(str(err))}"
     except Exception as err:  # noqa: BLE001
         logger.exception("review failed")
         return f"Not done: internal error ({type(err).__name__}); please report it."
