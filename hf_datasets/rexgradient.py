@@ -24,7 +24,6 @@ and a study without it is an error. Access goes through ``huggingface_hub`` with
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 from contextlib import contextmanager
@@ -44,7 +43,6 @@ IMAGE_PREFIX = "../deid_png/"  # ImagePath is relative to metadata/; images live
 IMAGE_ROOT_NAME = "deid_png"
 PART = re.compile(r"^deid_png\.part(\d+)$")
 SECTION_FIELDS = ("Findings", "Impression")  # required in every record (they may be empty)
-_EMPTY_WORDS = {"none", "nan"}
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
@@ -194,11 +192,10 @@ def to_rexrank(data: bytes, split: str, *, where: str, site_field: str | None = 
 
 
 def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and (not value.strip() or value.strip().lower() in _EMPTY_WORDS)
+    """Missing as in every manifest (NaN, None, blank, "nan"), and the release's text "None"."""
+    from rexrank.datasets.manifests import is_missing
+
+    return is_missing(value) or (isinstance(value, str) and value.strip().lower() == "none")
 
 
 def _text(study_id: str, record: dict, key: str) -> str | None:
