@@ -31,7 +31,8 @@ _SHARD = re.compile(r"^(?P<split>[a-z]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$"
 
 
 def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[str, str | None] | None = None,
-          data_dir: str | os.PathLike | None = None, max_shard_size: str | int = "500MB") -> dict[str, int]:
+          data_dir: str | os.PathLike | None = None, max_shard_size: str | int = "500MB",
+          site_field: str | None = None) -> dict[str, int]:
     """Build ``config`` into ``out_dir``; returns ``{split: number of studies}``.
 
     ``manifest_files`` maps each split to build to a local manifest (None: the pinned official
@@ -48,7 +49,8 @@ def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[st
     with tempfile.TemporaryDirectory(prefix="rexrank-build-") as tmp:
         builder = Rexrank(config_name=config, cache_dir=str(Path(tmp) / "cache"),
                           data_dir=str(data_dir) if data_dir is not None else None,
-                          manifest_files={s: (str(p) if p is not None else None) for s, p in splits.items()})
+                          manifest_files={s: (str(p) if p is not None else None) for s, p in splits.items()},
+                          site_field=site_field)
         prepared = Path(tmp) / "prepared"
         try:
             builder.download_and_prepare(str(prepared), file_format="parquet", max_shard_size=max_shard_size)

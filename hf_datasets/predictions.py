@@ -99,6 +99,30 @@ def read_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[s
     its extension). With ``expected_ids`` (a track's study ids) the result follows their order
     and holds exactly them; without, the file's order. Raises :class:`PredictionFileError`.
     """
+    name, entries, malformed = _read_entries(source, format, filename)
+    return _validate(name, entries, malformed, expected_ids, allow_missing)
+
+
+def read_usable_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[str], *,
+                            format: str | None = None, filename: str | None = None
+                            ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The usable predictions of a file whose studies may be partly wrong (a submitted script's output):
+    ``({study_id: report} in ``expected_ids`` order, {problem kind: study ids or locations}})``.
+
+    The same checks as :func:`read_predictions`, but a problem of some studies is returned, not
+    raised, so the good ones are kept; a file that is not readable at all (not UTF-8, not the
+    format, empty) still raises :class:`PredictionFileError`.
+    """
+    name, entries, malformed = _read_entries(source, format, filename)
+    if not entries and not malformed:
+        raise PredictionFileError(name, {"no_predictions": []})
+    found, problems = _problems(name, entries, malformed, expected_ids, allow_missing=False)
+    return {i: found[i] for i in expected_ids if i in found}, problems
+
+
+def _read_entries(source: str | os.PathLike | bytes, format: str | None,
+                  filename: str | None) -> tuple[str, list["Entry"], list[str]]:
+    """(name for messages, entries in file order, locations of malformed entries) of a predictions file."""
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), filename or "<bytes>"
     else:
@@ -116,7 +140,7 @@ def read_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[s
     if text.startswith("\ufeff"):
         text = text[1:]
     entries, malformed = _parse(text, claimed or _sniff(text), name, explicit=claimed is not None)
-    return _validate(name, entries, malformed, expected_ids, allow_missing)
+    return name, entries, malformed
 
 
 def _claimed_format(format: str | None, name: str) -> str | None:
@@ -286,11 +310,22 @@ def _classify(value: Any) -> str | None:
 
 def _validate(name: str, entries: list[Entry], malformed: list[str], expected_ids: Sequence[str] | None,
               allow_missing: bool) -> dict[str, str]:
+    if not entries and not malformed:
+        raise PredictionFileError(name, {"no_predictions": []})
+    found, problems = _problems(name, entries, malformed, expected_ids, allow_missing)
+    if problems:
+        raise PredictionFileError(name, problems)
+    if expected_ids is None:
+        return found
+    return {i: found.get(i, "") for i in expected_ids}
+
+
+def _problems(name: str, entries: list[Entry], malformed: list[str], expected_ids: Sequence[str] | None,
+              allow_missing: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(usable predictions, {kind: study ids or locations} in PROBLEMS order) of parsed entries."""
     problems: dict[str, list[str]] = {}
     if malformed:
         problems["malformed"] = malformed
-    if not entries and not malformed:
-        raise PredictionFileError(name, {"no_predictions": []})
     found: dict[str, str] = {}
     seen: dict[str, None] = {}  # ids in file order
     duplicates: dict[str, None] = {}
@@ -319,12 +354,7 @@ def _validate(name: str, entries: list[Entry], malformed: list[str], expected_id
         elif missing:
             logger.warning("%s: no prediction for %s; scoring them as empty reports (allow_missing)",
                            name, describe_ids(missing))
-    if problems:
-        ordered = {k: problems[k] for k in PROBLEMS if k in problems}
-        raise PredictionFileError(name, ordered)
-    if expected_ids is None:
-        return found
-    return {i: found.get(i, "") for i in expected_ids}
+    return found, {k: problems[k] for k in PROBLEMS if k in problems}
 
 
 # --------------------------------------------------------------------------- writing

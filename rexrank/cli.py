@@ -26,10 +26,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "score": ("rexrank.metrics.cli.score", "score a predictions file on a ReXrank test set: table, results.json, plots"),
     "compare": ("rexrank.metrics.cli.compare", "compare two systems' results.json: paired differences, CIs and p-values"),
     "metrics": ("rexrank.metrics.cli.metrics", "list the ReXrank metrics, their models and pinned revisions"),
-    "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model (resumable)"),
+    "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model or a ReXrank "
+                                               "submission folder (resumable)"),
     "serve": ("rexrank.space.cli.serve", "run the leaderboard Space locally on an embedded store"),
     "worker": ("rexrank.space.cli.worker", "run the evaluation queue worker"),
     "space": ("rexrank.space.cli.space", "build the leaderboard as a Hub Space folder, or deploy it (token from HF_TOKEN)"),
+    "queue": ("rexrank.space.cli.queue", "list the queue; approve or refuse submissions that run code (maintainers)"),
     "install-evaluate": ("rexrank.metrics.evaluate_glue.install", "install the evaluate modules so evaluate.load('rexrank') works offline"),
     "assets": ("rexrank.assets_cli", "fetch, verify or seed the official assets (manifests, prompts, matrices)"),
 }

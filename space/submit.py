@@ -1,7 +1,8 @@
 """Turning what a user submits into queue requests, with every check done at once.
 
-A submission is a Hub model id (optional revision) or an uploaded predictions file, for one
-or more test sets and one track. A model id is validated as the Hub validates it
+A submission is a Hub model id (optional revision), a Hub repo holding a ReXrank inference
+script (queued for a maintainer's review, pinned to a commit), or an uploaded predictions file,
+for one or more test sets and one track. A repo id is validated as the Hub validates it
 (:mod:`rexrank.hub_ids`) and is never resolved as a path on the server. Everything that can be known before evaluation is checked
 here, so the user gets a clear message immediately rather than a FAILED request later:
 an unknown repo or a refused adapter (read from the model's config only, before any weight),
@@ -20,7 +21,7 @@ from typing import Sequence
 from rexrank.errors import InputError, RexrankError, quote
 from rexrank.digests import sha256_json
 from rexrank.hub_ids import parse_hub_ref
-from rexrank.space.store import DuplicateSubmissionError, Request, Store, new_request_id
+from rexrank.space.store import AWAITING_REVIEW, DuplicateSubmissionError, Request, Store, new_request_id
 
 DEFAULT_MAX_UPLOAD_MB = 20.0
 
@@ -80,6 +81,52 @@ def model_requests(model: str, revision: str | None, datasets: Sequence[str], tr
                     submitter=submitter, metrics=metrics) for dataset in chosen]
 
 
+def script_requests(repo: str, revision: str | None, repo_type: str, datasets: Sequence[str], track: str, *,
+                    submitter: str | None = None, metrics: list[str] | None = None,
+                    display_name: str | None = None) -> list[Request]:
+    """Requests for a Hub repo (model or Space) holding a ReXrank inference script, pinned to the commit
+    its revision resolves to now, checked to hold ``inference.py`` and an environment file. They wait
+    for a maintainer's review (the store puts them in AWAITING_REVIEW); nothing of them runs here."""
+    from rexrank import hub_env
+    from rexrank.space.generation.inference_script import ENVIRONMENT_FILES, SCRIPT
+
+    from rexrank.errors import quote
+    from rexrank.hub_ids import parse_hub_ref
+
+    repo, revision = parse_hub_ref(repo or "", revision, what="repo id")  # never a local path
+    if "/" not in repo:
+        raise InputError(f"repo id {quote(repo)} names no owner; write it as ORG/NAME")
+    if repo_type not in ("model", "space"):
+        raise InputError(f"an inference script lives in a model or a Space repo, not a {quote(repo_type)} repo")
+    chosen = _check_choice(datasets, track)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    try:
+        info = HfApi(endpoint=hub_env.endpoint(), token=hub_env.token()).repo_info(
+            repo, repo_type=repo_type, revision=revision or "main")
+    except RevisionNotFoundError:
+        raise InputError(f"{repo} has no revision {revision or 'main'!r}") from None
+    except GatedRepoError:
+        raise InputError(f"{repo} is gated: the leaderboard cannot read it; make the submission repo readable") from None
+    except RepositoryNotFoundError:
+        raise InputError(f"no {repo_type} repo {repo} on the Hub (private? typo? a Space needs repo type 'space')") from None
+    except (OfflineModeIsEnabled, HfHubHTTPError, OSError) as err:
+        raise InputError(f"the Hub could not be asked about {repo} ({type(err).__name__}); try again later") from None
+    files = {s.rfilename for s in info.siblings or []}
+    if SCRIPT not in files:
+        raise InputError(f"{repo}@{info.sha[:12]} has no {SCRIPT} at its top level; ReXrank's protocol runs "
+                         f"`python {SCRIPT} --input_json_file IN --save_json_file OUT --img_root_dir DIR`")
+    if not files & set(ENVIRONMENT_FILES):
+        raise InputError(f"{repo}@{info.sha[:12]} has no environment file ({', '.join(ENVIRONMENT_FILES)})")
+    name = (display_name or "").strip() or None
+    if name is not None and (len(name) > 100 or any(c in name for c in "<>[]()|\n")):
+        raise InputError("the system name must be at most 100 characters, without <>[]()| or line breaks")
+    return [Request(new_request_id(), "script", dataset, track, model=repo, revision=str(info.sha), repo_type=repo_type,
+                    display_name=name, submitter=submitter, metrics=metrics) for dataset in chosen]
+
+
 def read_upload(path: str | os.PathLike, policy: SubmitPolicy) -> bytes:
     """The uploaded file's bytes, refusing it before reading if it is too large."""
     size = os.path.getsize(path)
@@ -122,7 +169,9 @@ def enqueue(store: Store, requests: list[Request], artifacts: dict[str, bytes] |
     for request in requests:
         try:
             store.submit(request, artifacts)
-            lines.append(f"queued {request.id}: {request.name} on {request.dataset} / {request.track}")
+            review = (f" (commit {request.revision[:12]}); it runs once a maintainer has reviewed and approved that "
+                      "commit" if request.state == AWAITING_REVIEW else "")
+            lines.append(f"queued {request.id}: {request.name} on {request.dataset} / {request.track}{review}")
         except DuplicateSubmissionError as err:
             lines.append(f"duplicate: {err}")
     return lines

@@ -47,6 +47,11 @@ class WorkerSettings:
     manifests: dict[str, str] = field(default_factory=dict)
     data_dirs: dict[str, str] = field(default_factory=dict)
     generator: str = "rexrank.space.generation.run:generate_reports"
+    # submissions that run code (kind "script"): only approved ones, at the approved commit, through
+    # ReXrank's protocol; isolation "sandbox" refuses to run them where code cannot be isolated
+    script_runner: str = "rexrank.space.generation.inference_script:run_inference_script"
+    script_isolation: str = "sandbox"
+    script_time_limit: float = 12 * 3600.0
     work_dir: str | None = None
     scorer_options: dict[str, Any] = field(default_factory=dict)
     generation_options: dict[str, Any] = field(default_factory=dict)
@@ -169,7 +174,7 @@ class Worker:
                     request.dataset, request.split, request.track, request.attempts)
         work = self.work_root / request.id
         work.mkdir(parents=True, exist_ok=True)
-        partial = _progress_file(work / PREDICTIONS) if request.kind == "model" else None
+        partial = _progress_file(work / PREDICTIONS) if request.kind in ("model", "script") else None
         heartbeat = _Heartbeat(self.store, request, self.worker_id, self.settings, partial)
         heartbeat.start()
         try:
@@ -208,19 +213,22 @@ class Worker:
             return json.loads(data), None
         return self._generate(request, work)
 
-    def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        from rexrank.datasets.predictions import read_predictions
-        from rexrank.errors import describe_ids
-
-        out = work / PREDICTIONS
+    def _restore_partial(self, request: Request, out: Path) -> None:
+        """A takeover resumes from the progress the previous worker's heartbeat saved in the store."""
         progress = _progress_file(out)
         saved = self.store.artifact(request.id, PARTIAL)
         if saved is not None and not progress.is_file():
             progress.write_bytes(saved)
             logger.info("request %s: resuming from %d saved predictions", request.id,
                         len(json.loads(saved).get("done", {})))
+
+    def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
         from rexrank.hub_ids import parse_hub_ref
 
+        out = work / PREDICTIONS
+        self._restore_partial(request, out)
+        if request.kind == "script":
+            return self._run_submission(request, work, out)
         # a queued model is a Hub repo id, never a path on this machine (even in a hand-edited queue)
         repo_id, revision = parse_hub_ref(request.model or "", request.revision)
         generate = load_callable(self.settings.generator)
@@ -229,6 +237,34 @@ class Worker:
                            data_dir=self.settings.data_dirs.get(request.dataset),
                            manifest=self.settings.manifests.get(request.dataset),
                            adapter=request.adapter, **self.settings.generation_options)
+        return self._generated(summary, out)
+
+    def _run_submission(self, request: Request, work: Path, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        """An approved inference-script submission: its repo at the approved commit, run the ReXrank way."""
+        from huggingface_hub import snapshot_download
+
+        from rexrank import hub_env
+
+        if not request.approved:  # the store never hands out an unapproved one; check again before running code
+            raise RexrankError(f"request {request.id} was not approved by a maintainer at commit {request.revision}; "
+                               "it is not run")
+        folder = work / "submission"
+        snapshot_download(request.model, repo_type=request.repo_type or "model", revision=request.approved_commit,
+                          local_dir=folder, token=hub_env.token(), endpoint=hub_env.endpoint())
+        logger.info("request %s: running %s@%s (approved by %s at %s)", request.id, request.model,
+                    request.approved_commit, request.approved_by, request.approved_at)
+        run = load_callable(self.settings.script_runner)
+        summary = run(folder, request.dataset, out, split=request.split, section=request.track,
+                      data_dir=self.settings.data_dirs.get(request.dataset),
+                      manifest=self.settings.manifests.get(request.dataset), name=request.model,
+                      revision=request.approved_commit, isolation=self.settings.script_isolation,
+                      time_limit=self.settings.script_time_limit, scratch_dir=work)
+        return self._generated(summary, out)
+
+    def _generated(self, summary: Any, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        from rexrank.datasets.predictions import read_predictions
+        from rexrank.errors import describe_ids
+
         failures = getattr(summary, "failures", None)
         if failures:
             first = next(iter(failures.items()))
@@ -246,12 +282,16 @@ class Worker:
                                  plots=False, system=request.name, **self.settings.scorer_options)
         submission = {k: v for k, v in dataclasses.asdict(request).items()
                       if k not in ("state", "reason", "worker", "lease_until", "finished_at")}
+        system = {"name": request.name, "kind": request.kind, "model": request.model,
+                  "revision": request.revision, "adapter": request.adapter,
+                  "predictions_sha256": request.predictions_sha256 or sha256_json(predictions)}
+        if request.kind == "script":
+            system.update(adapter="inference-script", repo_type=request.repo_type, approval={
+                "by": request.approved_by, "at": request.approved_at, "commit": request.approved_commit})
         return {
             "schema": "rexrank-space-result/1",
             "request": submission,
-            "system": {"name": request.name, "kind": request.kind, "model": request.model,
-                       "revision": request.revision, "adapter": request.adapter,
-                       "predictions_sha256": request.predictions_sha256 or sha256_json(predictions)},
+            "system": system,
             "generation": generation,
             "evaluation": {"worker": self.worker_id, "attempt": request.attempts, "scored_at": utc_now_iso()},
             "results": results,

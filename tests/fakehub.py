@@ -20,6 +20,12 @@ does not document, so it is not faked). A commit adding an
 ``eval.yaml`` is checked against the documented specification, and refused (400) when
 ``hub.eval_frameworks`` is set and its ``evaluation_framework`` is not in it.
 
+Also, for gated datasets and submission repos: ``GET /api/{type}s/{repo}/tree/{revision}``
+(what ``snapshot_download`` lists), ``GET /api/whoami-v2`` (the user of a token, see
+:meth:`FakeHub.add_user`), and gating (:meth:`FakeHub.gate`): as the Hub answers for a gated repo,
+401 with ``X-Error-Code: GatedRepo`` without a token and 403 with the same code for a token
+whose user has not been granted access; ``huggingface_hub`` raises ``GatedRepoError`` for both.
+
 Run it from tests with :func:`running` (a context manager returning the endpoint URL) or as
 ``python -m tests.fakehub PORT`` by hand.
 """
@@ -54,6 +60,9 @@ class FakeHub:
         self.space_secrets: dict[str, dict[str, str]] = {}  # space id -> {key: value} (values never served)
         self.space_variables: dict[str, dict[str, str]] = {}
         self.eval_frameworks: set[str] | None = None  # None: accept any evaluation_framework
+        self.users: dict[str, str] = {}  # token -> user name (/api/whoami-v2)
+        self.gated: dict[tuple[str, str], set[str]] = {}  # gated repo -> user names granted access
+        self.refused: list[tuple[str, str, int]] = []  # (repo_id, path, status) of every refused request
 
     def check_eval_yaml(self, data: bytes) -> list[str]:
         """The documented eval.yaml fields (hub-docs eval-results.md): name, description, one
@@ -93,6 +102,30 @@ class FakeHub:
             if path.startswith(".eval_results/") and path.endswith(".yaml"):
                 out += [{"filename": path, "verified": False, "data": item} for item in yaml.safe_load(data) or []]
         return out
+
+    def add_user(self, name: str, token: str) -> None:
+        self.users[token] = name
+
+    def gate(self, repo_type: str, repo_id: str, granted: tuple[str, ...] = ()) -> None:
+        """Make a repo gated; only ``granted`` users (by name) may read it."""
+        self.gated[(repo_type, repo_id)] = set(granted)
+
+    def access(self, repo_type: str, repo_id: str, authorization: str | None) -> int | None:
+        """None if the request may read the repo, else the status the Hub answers (401/403)."""
+        granted = self.gated.get((repo_type, repo_id))
+        if granted is None:
+            return None
+        if not authorization:
+            return 401
+        user = self.users.get(authorization.removeprefix("Bearer ").strip())
+        return None if user in granted else 403
+
+    def put_files(self, repo_type: str, repo_id: str, files: dict[str, bytes]) -> str:
+        """Create the repo if needed and commit ``files`` to it; returns the commit oid."""
+        self.create(repo_type, repo_id)
+        result = self.commit(repo_type, repo_id, {}, files, [])
+        assert isinstance(result, str)
+        return result
 
     def validate_yaml(self, repo_type: str, content: str) -> list[str]:
         """The Hub's front-matter check, in part: errors if the YAML between ``---`` lines is not a mapping."""
@@ -191,6 +224,18 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             if auth:
                 hub.authorizations.add(auth)
 
+        def _refused(self, repo_type: str, repo_id: str, path: str = "") -> bool:
+            """Answer 401/403 GatedRepo (and return True) if the caller may not read this gated repo."""
+            status = hub.access(repo_type, repo_id, self.headers.get("Authorization"))
+            if status is None:
+                return False
+            hub.refused.append((repo_id, path, status))
+            message = (f"Access to {repo_type} {repo_id} is restricted. You must have access to it and be authenticated "
+                       "to access it. Please log in." if status == 401 else
+                       f"Access to {repo_type} {repo_id} is restricted and you are not in the authorized list.")
+            self._error(status, message, "GatedRepo")
+            return True
+
         # --- routes ----------------------------------------------------------------------
         def do_POST(self) -> None:
             self._note_auth()
@@ -257,17 +302,33 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             query = parse_qs(url.query)
             if len(parts) == 5 and parts[:2] == ["api", "spaces"] and parts[4] in ("secrets", "variables"):
                 return self._space_settings(f"{parts[2]}/{parts[3]}", parts[4], None)
-            if len(parts) >= 6 and parts[0] == "api" and parts[4] == "tree":
-                found = hub.commit_at(parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[5])
-                if found is None:
+            if parts == ["api", "whoami-v2"]:
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+                if token not in hub.users:
+                    return self._json(401, {"error": "Invalid credentials in Authorization header"},
+                                      {"X-Error-Message": "Invalid credentials in Authorization header"})
+                return self._json(200, {"type": "user", "name": hub.users[token], "auth": {"type": "access_token"}})
+            if len(parts) >= 6 and parts[0] == "api" and parts[1] in ("models", "datasets", "spaces") \
+                    and parts[4] == "tree":
+                repo_type, repo_id, revision = parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[5]
+                if self._refused(repo_type, repo_id):
+                    return
+                found = hub.commit_at(repo_type, repo_id, revision)
+                if found is None and hub.commit_at(repo_type, repo_id, "main") is None:
                     return self._error(404, "Repository not found", "RepoNotFound")
+                if found is None:
+                    return self._error(404, "Repository or revision not found", "RevisionNotFound")
                 prefix = "/".join(parts[6:])
                 return self._json(200, [{"type": "file", "path": p, "size": len(d), "oid": _git_blob_id(d)}
                                         for p, d in sorted(found[1].items()) if p.startswith(prefix)])
             if len(parts) >= 4 and parts[0] == "api" and parts[1] in ("models", "datasets", "spaces"):
                 repo_type, repo_id = parts[1][:-1], f"{parts[2]}/{parts[3]}"
                 revision = "/".join(parts[5:]) if len(parts) > 5 and parts[4] == "revision" else "main"
+                if self._refused(repo_type, repo_id):
+                    return
                 found = hub.commit_at(repo_type, repo_id, revision)
+                if found is None and hub.commit_at(repo_type, repo_id, "main") is not None:
+                    return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
                 if found is None:
                     return self._error(404, "Repository not found", "RepoNotFound")
                 oid, files = found
@@ -316,6 +377,8 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             if len(parts) < 5 or parts[2] != "resolve":
                 return self._error(404, f"no route for {self.command} {url.path}")
             repo_id, revision, path = f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:])
+            if self._refused(repo_type, repo_id, path):
+                return
             found = hub.commit_at(repo_type, repo_id, revision)
             if found is None:
                 return self._error(404, "Repository or revision not found", "RevisionNotFound")

@@ -59,13 +59,14 @@ class RexrankConfig(datasets.BuilderConfig):
     when given, only those splits are built);
     ``data_dir`` (the image root) makes ``images``/``key_image`` decode to PIL images."""
 
-    def __init__(self, *args, manifest_files: dict[str, str] | None = None, **kwargs):
+    def __init__(self, *args, manifest_files: dict[str, str] | None = None, site_field: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.manifest_files = dict(manifest_files or {})
+        self.site_field = site_field  # rexgradient_160k: the metadata field read as ``site``
 
 
 class Rexrank(datasets.GeneratorBasedBuilder):
-    """The four ReXrank test sets."""
+    """The ReXrank test sets (one config per entry of ``rexrank.datasets.registry``)."""
 
     VERSION = _VERSION
     BUILDER_CONFIG_CLASS = RexrankConfig
@@ -90,7 +91,8 @@ class Rexrank(datasets.GeneratorBasedBuilder):
                              "image paths are relative to")
         # Manifests are loaded (fetched, checked, parsed) here, before any split is written, so a
         # bad manifest fails fast with our own error rather than half-way through a build.
-        loaded = {s: manifests.load_manifest(config, s, self.config.manifest_files.get(s)) for s in splits}
+        loaded = {s: manifests.load_manifest(config, s, self.config.manifest_files.get(s),
+                                             site_field=self.config.site_field) for s in splits}
         self.manifests_used = loaded  # provenance for the export's card
         return [datasets.SplitGenerator(name=SPLIT_NAMES[s], gen_kwargs={
             "studies": loaded[s].studies, "image_root": image_root}) for s in splits]

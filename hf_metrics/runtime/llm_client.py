@@ -26,7 +26,6 @@ import logging
 import os
 import random
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit

@@ -139,7 +139,8 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     results["provenance"] = {
         "package": {"name": "rexrank", "version": __version__},
         "dataset": {"config": dataset, "split": split, "track": track, "manifest_sha256": data.manifest_sha256,
-                    "manifest": str(manifest) if manifest else "official (rajpurkarlab/ReXrank@8152f99)",
+                    "manifest": data.manifest_source or (str(manifest) if manifest else
+                                                         "official (rajpurkarlab/ReXrank@8152f99)"),
                     "reference_style": data.reference_style},
         "metrics": {name: {"official": runs[name].spec.official, "config_key": runs[name].config_key,
                            "options": {k: v for k, v in options_for(runs[name].spec, scorer_options).items()},

@@ -66,21 +66,22 @@ def progress_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.progress.json")
 
 
-def _load_progress(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
-    """The saved state of an earlier run with the same identity (empty if none)."""
+def load_progress(path: Path, identity: dict[str, Any], keys: Sequence[str] = IDENTITY_KEYS) -> dict[str, Any]:
+    """The saved state of an earlier run with the same identity (``keys`` of it; empty if none)."""
     if not path.exists():
-        return {"done": {}, "failed": {}}
+        return {"done": {}, "failed": {}, "runs": []}
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise InputError(f"progress file {path} is unreadable ({err}); delete it to start over") from err
     before = saved.get("run", {})
-    changed = [k for k in IDENTITY_KEYS if before.get(k) != identity.get(k)]
+    changed = [k for k in keys if before.get(k) != identity.get(k)]
     if changed:
         details = "; ".join(f"{k}: {before.get(k)!r} -> {identity.get(k)!r}" for k in changed)
         raise InputError(f"{path} belongs to a different run ({details}). Use another --out, or delete "
                          "that file (and the predictions next to it) to start over.")
-    return {"done": dict(saved.get("done", {})), "failed": dict(saved.get("failed", {}))}
+    return {"done": dict(saved.get("done", {})), "failed": dict(saved.get("failed", {})),
+            "runs": list(saved.get("runs", []))}
 
 
 def garbage_reason(text: str) -> str | None:
@@ -165,7 +166,7 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
                 "prompt": described["prompt"], "images": described["images"], "max_new_tokens": max_new_tokens,
                 "dtype": described["dtype"]}
     sidecar = progress_path(out)
-    state = _load_progress(sidecar, identity)
+    state = load_progress(sidecar, identity)
     done: dict[str, str] = state["done"]
     failed: dict[str, str] = {}  # this run's failures; earlier ones are retried
     resumed = sum(1 for s in studies if s["study_id"] in done)

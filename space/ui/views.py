@@ -21,7 +21,7 @@ from rexrank.space.submit import SubmitPolicy, check_rate_limit, enqueue, file_r
 
 logger = logging.getLogger(__name__)
 
-QUEUE_COLUMNS = ["Request", "Submitted", "System", "Test set", "Track", "State", "Reason", "Attempts"]
+QUEUE_COLUMNS = ["Request", "Submitted", "System", "Test set", "Track", "State", "Reason", "Attempts", "Review"]
 
 
 @dataclass
@@ -80,8 +80,63 @@ def queue_view(store: Store):
     import pandas as pd
 
     rows = [[r.id, r.submitted_at.replace("T", " ").rstrip("Z"), public_message(r.name, 120), r.dataset, r.track,
-             r.state, public_message(r.reason) if r.reason else "", r.attempts] for r in reversed(store.requests())]
+             r.state, public_message(r.reason) if r.reason else "", r.attempts, review_state(r)]
+            for r in reversed(store.requests())]
     return pd.DataFrame(rows, columns=QUEUE_COLUMNS)
+
+
+def review_state(request) -> str:
+    """For a submission that runs code: the commit and who approved (or refused) it."""
+    if request.kind != "script":
+        return ""
+    commit = (request.revision or "")[:12]
+    if request.approved_by:
+        return f"approved by {request.approved_by} at {request.approved_at} (commit {commit})"
+    if request.refused_by:
+        return f"refused by {request.refused_by} (commit {commit})"
+    return f"awaiting a maintainer's review of commit {commit}"
+
+
+def submit_script_view(store: Store, settings: AppSettings, repo: str, repo_type: str, revision: str, name: str,
+                       datasets: list[str], track: str, submitter: str | None) -> str:
+    """Queue a Hub repo holding a ReXrank inference script for review; returns the message (never raises)."""
+    from rexrank.space.submit import script_requests
+
+    try:
+        if settings.on_space and submitter is None:
+            return "Please log in with your Hugging Face account to submit."
+        requests = script_requests(repo, revision, repo_type, datasets, track, submitter=submitter,
+                                   metrics=settings.metrics, display_name=name)
+        check_rate_limit(store, submitter, settings.policy, wanted=len(requests))
+        return "\n\n".join(enqueue(store, requests))
+    except RexrankError as err:
+        return f"Not submitted: {public_message(str(err))}"
+    except Exception as err:  # noqa: BLE001 - the user gets a message, the log the traceback
+        logger.exception("script submission failed")
+        return f"Not submitted: internal error ({type(err).__name__}); please report it."
+
+
+def review_view(store: Store, settings: AppSettings, request_id: str, commit: str, reason: str, action: str,
+                user: str | None) -> str:
+    """A maintainer approves or refuses a submission awaiting review; returns the message (never raises)."""
+    from rexrank.space import review
+
+    request_id, commit = (request_id or "").strip(), (commit or "").strip() or None
+    try:
+        if not settings.on_space:
+            return ("Reviewing in the browser needs the Hub login of a Space. Here, use "
+                    f"`rexrank queue approve {request_id or 'ID'}` (your token in HF_TOKEN).")
+        if action == "approve":
+            done = review.approve(store, request_id, user, commit=commit)
+            return (f"Approved {done.id}: {done.model} at commit {done.approved_commit}, by {done.approved_by} at "
+                    f"{done.approved_at}. A worker will run it.")
+        done = review.refuse(store, request_id, user, reason)
+        return f"Refused {done.id}: {public_message(done.reason or '')}"
+    except RexrankError as err:
+        return f"Not done: {public_message(str(err))}"
+    except Exception as err:  # noqa: BLE001
+        logger.exception("review failed")
+        return f"Not done: internal error ({type(err).__name__}); please report it."
 
 
 def submit_view(store: Store, settings: AppSettings, model: str, revision: str, upload: str | None,
