@@ -82,27 +82,29 @@ def _clear_text_caches() -> None:
                 cache.clear()
 
 
-def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int) -> dict[str, dict]:
-    """Seconds per metric (load, score); RadCliQ reuses the components computed before it."""
+def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int | None) -> dict[str, dict]:
+    """Seconds per metric (load, score wall-clock, score CPU); RadCliQ reuses the components computed before it."""
     from rexrank.metrics.registry import load_scorer
 
+    options = {"batch_size": batch_size} if batch_size else {}
     times, results = {}, {}
     for name in metrics:
         if name == "radcliq":
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             needed = {c: results[c] for c in ("radgraph", "bertscore", "semb_score", "bleu2") if c in results}
-            load_scorer("radcliq", batch_size=batch_size)(preds, refs, components=needed)
-            times[name] = {"load": 0.0, "score": time.perf_counter() - t}
+            load_scorer("radcliq", **options)(preds, refs, components=needed)
+            times[name] = {"load": 0.0, "score": time.perf_counter() - t, "cpu": time.process_time() - c}
             continue
         t = time.perf_counter()
-        scorer = load_scorer(name, batch_size=batch_size)
+        scorer = load_scorer(name, **options)
         if hasattr(scorer, "_load"):
             scorer._load()
         load = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         results[name] = scorer(preds, refs)
-        times[name] = {"load": load, "score": time.perf_counter() - t}
-        logger.info("ours %s: load %.1f s, score %.2f s", name, load, times[name]["score"])
+        times[name] = {"load": load, "score": time.perf_counter() - t, "cpu": time.process_time() - c}
+        logger.info("ours %s: load %.1f s, score %.2f s (CPU %.2f s)", name, load, times[name]["score"],
+                    times[name]["cpu"])
     return times
 
 
@@ -153,12 +155,18 @@ def _table(setting: str, ours: dict, official: dict, second: dict) -> str:
                      f"{sub_off / sub_ours:.1f}x |")
     if second:
         first, again = second["first"], second["second"]
+
+        def total(run: dict, key: str) -> float:
+            return sum(v[key] for v in run.values())
+
         lines += ["", "Second system on the same test set (distinct predictions; scoring seconds, all metrics):",
-                  f"first system {sum(v['score'] for v in first.values()):.2f} s, second system "
-                  f"{sum(v['score'] for v in again.values()):.2f} s "
-                  f"(ratio {sum(v['score'] for v in again.values()) / sum(v['score'] for v in first.values()):.2f})",
-                  "", "| metric | first s | second s |", "| --- | ---: | ---: |"]
-        lines += [f"| {n} | {first[n]['score']:.2f} | {again[n]['score']:.2f} |" for n in first]
+                  f"first system {total(first, 'score'):.2f} s (CPU {total(first, 'cpu'):.2f} s), second system "
+                  f"{total(again, 'score'):.2f} s (CPU {total(again, 'cpu'):.2f} s); ratio "
+                  f"{total(again, 'score') / total(first, 'score'):.2f} wall-clock, "
+                  f"{total(again, 'cpu') / total(first, 'cpu'):.2f} CPU",
+                  "", "| metric | first s | second s | first CPU s | second CPU s |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {n} | {first[n]['score']:.2f} | {again[n]['score']:.2f} | {first[n]['cpu']:.2f} | "
+                  f"{again[n]['cpu']:.2f} |" for n in first]
     return "\n".join(lines)
 
 
@@ -199,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         "ReXRank_IUXray_test.json", help="IU-Xray test manifest (ReXRank_IUXray_test.json)")
     parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
     parser.add_argument("--skip-official", nargs="*", default=[], choices=METRICS, help="do not time these officially")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: each scorer's own (by device)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N studies (quick look)")
     parser.add_argument("--no-second-system", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary HF cache with the stand-ins")

@@ -10,6 +10,10 @@ Where the time goes in the official loop, and what we do instead:
   entity; we embed each distinct (entity, padded length) once, in large batches of that
   length, which gives the official vectors (see ``embed_reports``).
 
+Each report's sentences, each sentence's entities and each entity vector are kept for the
+process (per model and device, :class:`TextCaches`), so a second system on the same test set
+does none of the reference side again.
+
 The official code drops a report that has no kept sentence from its output list, so every
 later pair is scored against the wrong report (RaTEScore issue #2). We align by study and
 give such a report the official "no entity" value, 0.5.
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from rexrank.metrics.runtime import models
@@ -40,8 +45,28 @@ ENTITY_MAX_LENGTH = 30
 EXACT_MIN_ROWS = 64
 EMBED_BATCH_ROWS = 4096  # token rows per BioLORD forward pass
 AFFINITY_MATRICES = {"long": "ratescore/long_weight", "short": "ratescore/short_weight"}
+CACHE_LIMIT = 200_000  # entries per cache (reports, sentences, vectors) kept per process
 
 Entity = tuple[str, str]  # (text, type)
+
+
+@dataclass
+class TextCaches:
+    """What one process has computed with one pair of models on one device, per text.
+
+    Every entry depends on its own text only (sentences on the report, entities on the sentence,
+    a vector on its entity and padded length, or on the report for one embedded alone), so
+    reusing it gives what recomputing gives."""
+
+    sentences: dict[str, list[str]] = field(default_factory=dict)  # report -> kept sentences
+    entities: dict[str, list[Entity]] = field(default_factory=dict)  # sentence -> entities
+    vectors: dict[tuple[str, int], Any] = field(default_factory=dict)  # (entity, padded length) -> vector
+    alone: dict[str, Any] = field(default_factory=dict)  # report embedded on its own -> its vectors
+
+    def trim(self) -> None:
+        for cache in (self.sentences, self.entities, self.vectors, self.alone):
+            while len(cache) > CACHE_LIMIT:
+                cache.pop(next(iter(cache)))
 
 
 def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[list[str]]:
@@ -121,6 +146,7 @@ class RaTEScoreScorer:
         self._enc_tokenizer, self._encoder = models.load_once(
             ("ratescore-biolord", str(encoder.path), self.device), lambda: _load_encoder(str(encoder.path), self.device))
         self._affinity = affinity_from_json(assets.read_json(AFFINITY_MATRICES[self.affinity_name]))
+        self._caches = models.load_once(("ratescore-texts", str(ner.path), str(encoder.path), self.device), TextCaches)
         return ner, encoder
 
     # -- stages ---------------------------------------------------------------------------
@@ -150,7 +176,8 @@ class RaTEScoreScorer:
                               for s, e, kind in decode_spans(tokens, labels)]
         return out
 
-    def embed_reports(self, report_entities: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    def embed_reports(self, report_entities: Mapping[str, Sequence[str]],
+                      caches: TextCaches | None = None) -> dict[str, Any]:
         """``[CLS]`` vectors of the last hidden state for each report's entities, on CPU.
 
         The official ``process_embedding`` embeds one report's entities as one batch padded to
@@ -162,9 +189,11 @@ class RaTEScoreScorer:
         may sum a row in another order on other shapes or thread counts: rounding, ~1e-6). So a
         report with that many rows gets its vectors from one shared pass per (entity, L), in large
         batches of width L; a smaller report is embedded on its own, exactly as the official does.
+        ``caches``: vectors computed before are taken from there, new ones are added.
         """
         import torch
 
+        caches = caches if caches is not None else TextCaches()
         hidden = self._encoder.config.hidden_size
         distinct = list(dict.fromkeys(e for entities in report_entities.values() for e in entities))
         ids = dict(zip(distinct, self._enc_tokenizer(distinct, truncation=True, max_length=ENTITY_MAX_LENGTH)[
@@ -174,12 +203,12 @@ class RaTEScoreScorer:
         shared: dict[int, dict[str, None]] = defaultdict(dict)  # L -> entities (ordered set)
         for report, entities in report_entities.items():
             if len(entities) * width[report] >= EXACT_MIN_ROWS:
-                shared[width[report]].update(dict.fromkeys(entities))
-        jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True)
+                shared[width[report]].update(dict.fromkeys(e for e in entities if (e, width[report]) not in caches.vectors))
+        jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True) if entities
                 for chunk in _row_chunks(list(entities), length, EMBED_BATCH_ROWS)]
-        jobs += [(width[r], list(report_entities[r]), r) for r in alone]
-        vectors: dict[tuple[str, int], Any] = {}  # (entity, L) -> vector, from the shared batches
-        own: dict[str, Any] = {}  # report -> its vectors, for the reports embedded alone
+        jobs += [(width[r], list(report_entities[r]), r) for r in alone if r not in caches.alone]
+        vectors = caches.vectors  # (entity, L) -> vector, from the shared batches
+        own = caches.alone  # report -> its vectors, for the reports embedded alone
         pad = self._enc_tokenizer.pad_token_id
         with torch.inference_mode():
             for length, chunk, report in self._bar(jobs, len(jobs), "RaTEScore embeddings"):
@@ -191,7 +220,8 @@ class RaTEScoreScorer:
                 else:
                     vectors.update(((entity, length), vector) for entity, vector in zip(chunk, cls))
         empty = torch.empty((0, hidden), dtype=torch.float32)
-        return {report: own[report] if report in own else
+        alone_set = set(alone)
+        return {report: own[report] if report in alone_set else
                 torch.stack([vectors[(e, width[report])] for e in entities]) if entities else empty
                 for report, entities in report_entities.items()}
 
@@ -205,13 +235,18 @@ class RaTEScoreScorer:
                 raise InputError(f"RaTEScore: {side}s must be strings; position(s) {bad[:5]} are not "
                                  f"(e.g. {texts[bad[0]]!r}). Use '' for a deliberately empty report.")
         ner, encoder = self._models()
+        caches = self._caches
         splitter = default_splitter()
         reports = list(dict.fromkeys([*references, *predictions]))
-        report_sentences = {text: splitter(text) for text in self._bar(reports, len(reports), "RaTEScore sentences")}
-        sentences = list(dict.fromkeys(s for text in reports for s in report_sentences[text]))
-        per_sentence = dict(zip(sentences, self.sentence_entities(sentences)))
-        report_entities = {text: [e for s in report_sentences[text] for e in per_sentence[s]] for text in reports}
-        vectors = self.embed_reports({text: [e[0] for e in report_entities[text]] for text in reports})
+        new = [text for text in reports if text not in caches.sentences]
+        caches.sentences.update((text, splitter(text)) for text in self._bar(new, len(new), "RaTEScore sentences"))
+        report_sentences = {text: caches.sentences[text] for text in reports}
+        sentences = [s for s in dict.fromkeys(s for text in reports for s in report_sentences[text])
+                     if s not in caches.entities]
+        caches.entities.update(zip(sentences, self.sentence_entities(sentences)))
+        report_entities = {text: [e for s in report_sentences[text] for e in caches.entities[s]] for text in reports}
+        vectors = self.embed_reports({text: [e[0] for e in report_entities[text]] for text in reports}, caches)
+        caches.trim()
 
         def side(text: str):
             return vectors[text], [e[1] for e in report_entities[text]]
