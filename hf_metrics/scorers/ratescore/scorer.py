@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import pad_ids
+from rexrank.metrics.runtime.batching import batch_defaults, pad_ids
 from rexrank.metrics.scorers.ratescore.scoring import affinity_from_json, report_score
 from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, default_splitter
 from rexrank.metrics.scorers.ratescore.spans import decode_spans
@@ -43,7 +43,7 @@ ENTITY_MAX_LENGTH = 30
 # it gets in any other such batch of the same length; below ~12 rows the CPU matmul kernels take
 # another path and the last bits change (measured: scripts/bench_ratescore.py, tests/test_ratescore.py).
 EXACT_MIN_ROWS = 64
-EMBED_BATCH_ROWS = 4096  # token rows per BioLORD forward pass
+EMBED_BATCH_ROWS = {"cpu": 4096, "cuda": 65536}  # token rows per BioLORD forward pass, by device type
 AFFINITY_MATRICES = {"long": "ratescore/long_weight", "short": "ratescore/short_weight"}
 CACHE_LIMIT = 200_000  # entries per cache (reports, sentences, vectors) kept per process
 
@@ -92,28 +92,30 @@ def _equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[
     return batches
 
 
-def _load_ner(path: str, device: str):
+def _load_ner(path: str, device: str, dtype: Any = None):
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = models.from_pretrained_strict(AutoModelForTokenClassification, path, "RaTE-NER")
     id2label = {int(k): v for k, v in AutoConfig.from_pretrained(path).id2label.items()}
-    return tokenizer, model.eval().to(device), id2label
+    return tokenizer, model.eval().to(device=device, dtype=dtype), id2label
 
 
-def _load_encoder(path: str, device: str):
+def _load_encoder(path: str, device: str, dtype: Any = None):
     """BioLORD's transformer. Only ``last_hidden_state`` is used, so a pooler is neither built nor required."""
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = models.from_pretrained_strict(AutoModel, path, "BioLORD", ignore=("pooler.",), add_pooling_layer=False)
-    return tokenizer, model.eval().to(device)
+    return tokenizer, model.eval().to(device=device, dtype=dtype)
 
 
 class RaTEScoreScorer:
     """``RaTEScoreScorer(**options)(predictions, references) -> ScoreResult`` (column ``ratescore``).
 
-    Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch),
+    Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch;
+    default by device), ``half`` (fp16/bf16 models on CUDA, for speed only: scores are defined
+    in fp32),
     ``model`` (NER: ``repo@rev`` or a local folder),
     ``embedding_model`` (BioLORD, same forms), ``affinity_matrix`` (``"long"``, the official
     default, or ``"short"``), ``progress``.
@@ -121,7 +123,7 @@ class RaTEScoreScorer:
 
     name = "ratescore"
 
-    def __init__(self, device: str | None = None, batch_size: int = 64,
+    def __init__(self, device: str | None = None, batch_size: int | None = None, half: bool = False,
                  model: str | None = None, embedding_model: str | None = None, affinity_matrix: str = "long",
                  progress: bool = True, **unused: Any):
         if affinity_matrix not in AFFINITY_MATRICES:
@@ -129,7 +131,9 @@ class RaTEScoreScorer:
         if unused:
             logger.debug("RaTEScore ignores options %s", sorted(unused))
         self.device = models.pick_device(device)
-        self.batch_size = int(batch_size)
+        self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
+        self.batch_size = batch_defaults(self.device, batch_size)[0]
+        self.embed_rows = EMBED_BATCH_ROWS["cuda" if self.device.startswith("cuda") else "cpu"]
         self.ner_ref = models.parse_model_spec(model, RATE_NER) if model else RATE_NER
         self.encoder_ref = models.parse_model_spec(embedding_model, BIOLORD) if embedding_model else BIOLORD
         self.affinity_name = affinity_matrix
@@ -142,11 +146,14 @@ class RaTEScoreScorer:
         ner = models.resolve(self.ner_ref)
         encoder = models.resolve(self.encoder_ref)
         self._ner_tokenizer, self._ner_model, self._id2label = models.load_once(
-            ("ratescore-ner", str(ner.path), self.device), lambda: _load_ner(str(ner.path), self.device))
+            ("ratescore-ner", str(ner.path), self.device, str(self.dtype)),
+            lambda: _load_ner(str(ner.path), self.device, self.dtype))
         self._enc_tokenizer, self._encoder = models.load_once(
-            ("ratescore-biolord", str(encoder.path), self.device), lambda: _load_encoder(str(encoder.path), self.device))
+            ("ratescore-biolord", str(encoder.path), self.device, str(self.dtype)),
+            lambda: _load_encoder(str(encoder.path), self.device, self.dtype))
         self._affinity = affinity_from_json(assets.read_json(AFFINITY_MATRICES[self.affinity_name]))
-        self._caches = models.load_once(("ratescore-texts", str(ner.path), str(encoder.path), self.device), TextCaches)
+        self._caches = models.load_once(("ratescore-texts", str(ner.path), str(encoder.path), self.device,
+                                         str(self.dtype)), TextCaches)
         return ner, encoder
 
     # -- stages ---------------------------------------------------------------------------
@@ -205,7 +212,7 @@ class RaTEScoreScorer:
             if len(entities) * width[report] >= EXACT_MIN_ROWS:
                 shared[width[report]].update(dict.fromkeys(e for e in entities if (e, width[report]) not in caches.vectors))
         jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True) if entities
-                for chunk in _row_chunks(list(entities), length, EMBED_BATCH_ROWS)]
+                for chunk in _row_chunks(list(entities), length, self.embed_rows)]
         jobs += [(width[r], list(report_entities[r]), r) for r in alone if r not in caches.alone]
         vectors = caches.vectors  # (entity, L) -> vector, from the shared batches
         own = caches.alone  # report -> its vectors, for the reports embedded alone
@@ -266,7 +273,8 @@ class RaTEScoreScorer:
             "models": {"ner": ner.provenance(), "embedding": encoder.provenance()},
             "assets": {name: assets.get_asset(name).sources[0].url
                        for name in (AFFINITY_MATRICES[self.affinity_name], RULES_ASSET)},
-            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size},
+            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size,
+                        "dtype": str(self.dtype).removeprefix("torch.")},
             "alignment": "by study; a report with no kept sentence scores 0.5 (official RaTEScore issue #2 avoided)",
         }
         return ScoreResult(self.name, {self.name: values}, details=details, provenance=provenance)
