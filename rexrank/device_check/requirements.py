@@ -57,10 +57,10 @@ def _older(version: str, minimum: str) -> bool:
     return parts(version) < parts(minimum)
 
 
-def check(requirements=REQUIRED) -> tuple[dict[str, str], list[str]]:
-    """``({distribution: version}, [what is missing or too old, and why])``."""
+def check(requirements: tuple[Requirement, ...] | None = None) -> tuple[dict[str, str], list[str]]:
+    """``({distribution: version}, [what is missing or too old, and why])`` (default: :data:`REQUIRED`)."""
     found, problems = {}, []
-    for req in requirements:
+    for req in REQUIRED if requirements is None else requirements:
         if importlib.util.find_spec(req.module) is None:
             problems.append(f"{req.distribution} (import {req.module}): not installed; needed for {req.why}")
             continue

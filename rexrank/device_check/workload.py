@@ -3,7 +3,7 @@
 Parity runs on real reports (predictions = the references rotated by 7, as the benchmarks do).
 Throughput needs many *distinct* pairs, or the per-text caches would remove the work: each
 reference and each prediction is a report plus one sentence of another report, chosen so no
-text repeats (10,000 pairs from 590 reports).
+text repeats (10,000 pairs from 590 reports), and no prediction is also a reference.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def _sentences(reports: list[str]) -> list[str]:
 
 
 def varied_pairs(reports: list[str], n: int) -> tuple[list[str], list[str]]:
-    """``n`` ``(predictions, references)`` pairs in which no prediction and no reference repeats."""
+    """``n`` ``(predictions, references)`` pairs in which no text repeats, on either side or across them."""
     distinct = list(dict.fromkeys(reports))
     sentences = _sentences(distinct)
     refs: dict[str, None] = {}
@@ -41,9 +41,9 @@ def varied_pairs(reports: list[str], n: int) -> tuple[list[str], list[str]]:
             base = distinct[(k * 13 + offset) % len(distinct)]
             extra = sentences[(k * step + offset) % len(sentences)]
             text = f"{base} {extra}"
-            if text in out:  # a rare collision: one more sentence makes it new
+            if text in out or text in refs:  # a rare collision: one more sentence makes it new
                 text = f"{text} {sentences[(k * 31 + 1) % len(sentences)]}"
-            if text not in out:
+            if text not in out and text not in refs:
                 out[text] = None
             k += 1
             if k > 20 * n:
