@@ -30,6 +30,7 @@ REQUIRED = (
     Requirement("tqdm", "tqdm", None, "progress bars"),
     Requirement("PIL", "pillow", None, "images for report generation"),
     Requirement("sentencepiece", "sentencepiece", None, "stand-in tokenizers of RaTE-NER and GREEN"),
+    Requirement("google.protobuf", "protobuf", None, "reading SentencePiece model files (GREEN's tokenizer)"),
     Requirement("spacy", "spacy", "3.8", "RaTEScore's sentence splitting (tokenizer)"),
     Requirement("PyFastNER", "PyFastNER", None, "RaTEScore's sentence splitting (rules)"),
 )
