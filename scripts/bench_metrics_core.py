@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("bleu2", "bertscore", "semb_score", "chexbert", "radgraph", "radcliq")
+EXTRA = ("ratescore",)  # ours only here (scripts/bench_ratescore.py times the official); for the second-system figure
 logger = logging.getLogger("bench_metrics_core")
 
 
@@ -60,6 +61,20 @@ def _build_models(home: Path, size: str) -> dict:
     return parts
 
 
+def _build_ratescore(home: Path, size: str) -> None:
+    """RaTEScore's stand-ins and assets (the rules from the oracle venv's medspacy, as the tests take them)."""
+    from rexrank import assets
+    from rexrank.metrics.oracle.client import oracle_python
+    from rexrank.testing import hubcache
+    from rexrank.testing.standins.ratescore import BIOLORD_REPO, NER_REPO, build_biolord, build_ner
+
+    assets.seed_directory(ROOT.parent / "shared" / "data")
+    rules = sorted(oracle_python().parent.parent.glob("lib/python*/site-packages/resources/en/rush_rules.tsv"))
+    assets.seed("ratescore/rush_rules", rules[0])
+    hubcache.put_folder(NER_REPO, build_ner(home / "build" / "ner", size))
+    hubcache.put_folder(BIOLORD_REPO, build_biolord(home / "build" / "biolord", size))
+
+
 def _texts(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
     from rexrank.datasets.tracks import load_track
 
@@ -73,6 +88,9 @@ def _clear_text_caches() -> None:
     from rexrank.metrics.runtime import models
 
     for obj in list(models._LOADED.values()):
+        if hasattr(obj, "sentences") and hasattr(obj, "clear"):  # RaTEScore's TextCaches
+            obj.clear()
+            continue
         cache = getattr(obj, "_cache", getattr(obj, "cache", None))
         if isinstance(cache, dict):
             for value in cache.values():
@@ -96,7 +114,7 @@ def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int
             times[name] = {"load": 0.0, "score": time.perf_counter() - t, "cpu": time.process_time() - c}
             continue
         t = time.perf_counter()
-        scorer = load_scorer(name, **options)
+        scorer = load_scorer(name, **options, **({"progress": False} if name == "ratescore" else {}))
         if hasattr(scorer, "_load"):
             scorer._load()
         load = time.perf_counter() - t
@@ -178,6 +196,8 @@ def run_setting(setting: str, args: argparse.Namespace) -> str:
     models.clear_loaded()
     logger.info("building %s stand-ins in %s", setting, home)
     parts = _build_models(home, setting)
+    if "ratescore" in args.metrics:
+        _build_ratescore(home, setting)
     metrics = [m for m in args.metrics if m != "radgraph" or parts]
     preds, refs = _texts(args.manifest, args.limit)
     logger.info("%d pairs; ours ...", len(preds))
@@ -188,7 +208,7 @@ def run_setting(setting: str, args: argparse.Namespace) -> str:
         first = _ours([p + " Unchanged from prior." for p in preds], refs, metrics, args.batch_size)
         again = _ours([p + " No change." for p in preds], refs, metrics, args.batch_size)
         second = {"first": first, "second": again}
-    official_metrics = [m for m in metrics if m not in args.skip_official]
+    official_metrics = [m for m in metrics if m not in args.skip_official and m not in EXTRA]
     official = _official(home, preds, refs, official_metrics, parts) if official_metrics else {}
     if not args.keep:
         import shutil
@@ -205,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", choices=("tiny", "real"), default="tiny")
     parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "manifests" /
                         "ReXRank_IUXray_test.json", help="IU-Xray test manifest (ReXRank_IUXray_test.json)")
-    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS + EXTRA)
     parser.add_argument("--skip-official", nargs="*", default=[], choices=METRICS, help="do not time these officially")
     parser.add_argument("--batch-size", type=int, default=None, help="default: each scorer's own (by device)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N studies (quick look)")

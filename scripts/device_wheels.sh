@@ -20,7 +20,9 @@ grep -v '^\s*#' scripts/device_wheels.txt | grep -v '^\s*$' > "$out/requirements
   --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux_2_24_x86_64 \
   --platform manylinux_2_27_x86_64 --platform manylinux_2_28_x86_64 --platform any \
   -r "$out/requirements.txt" -d "$out/wheels"
+had_build=0; [ -e build ] && had_build=1
 "$py" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$out/wheels" .
+[ "$had_build" = 1 ] || rm -rf build  # setuptools' leftovers of our wheel
 cp scripts/device_check.py "$out/device_check.py"
 # the assets: seeded from ../shared/data (if there) and medspacy 1.3.1's rules, checked against their sha256
 tmp=$(mktemp -d)

@@ -63,6 +63,10 @@ class TextCaches:
     vectors: dict[tuple[str, int], Any] = field(default_factory=dict)  # (entity, padded length) -> vector
     alone: dict[str, Any] = field(default_factory=dict)  # report embedded on its own -> its vectors
 
+    def clear(self) -> None:
+        for cache in (self.sentences, self.entities, self.vectors, self.alone):
+            cache.clear()
+
     def trim(self) -> None:
         for cache in (self.sentences, self.entities, self.vectors, self.alone):
             while len(cache) > CACHE_LIMIT:
