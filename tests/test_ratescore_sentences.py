@@ -52,3 +52,14 @@ def test_token_starts_follow_pyrush_gap_rules():
     assert sentence_starts(tokens, [_Span(0, 3), _Span(5, 8)]) == [True, False, True, True, False]
     # no span at all: only whitespace tokens start sentences
     assert sentence_starts(tokens, []) == [False, False, True, False, False]
+
+
+def test_reports_split_in_child_processes_as_in_one(iu_manifests, ratescore_rules):
+    """Many reports go to worker processes; each report's sentences are the ones one process gives."""
+    import json
+
+    from rexrank.metrics.scorers.ratescore.sentences import default_splitter, default_workers, split_reports
+
+    reports = [s["report"] for s in json.loads(iu_manifests["test"].read_text()).values()][:60] + ["", "a. b", "Ok."]
+    assert split_reports(reports, workers=2) == [default_splitter()(r) for r in reports]
+    assert default_workers(10) == 1 and default_workers(10**6) >= 1

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from rexrank.metrics.runtime import models
 from rexrank.metrics.runtime.batching import batch_defaults, pad_ids
 from rexrank.metrics.scorers.ratescore.scoring import affinity_from_json, report_score
-from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, default_splitter
+from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, split_reports
 from rexrank.metrics.scorers.ratescore.spans import decode_spans
 from rexrank.metrics.registry import BIOLORD, RATE_NER
 from rexrank.metrics.scorers.base import ScoreResult
@@ -119,7 +119,7 @@ class RaTEScoreScorer:
 
     Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch;
     default by device), ``half`` (fp16/bf16 models on CUDA, for speed only: scores are defined
-    in fp32),
+    in fp32), ``num_workers`` (processes splitting sentences; default: by cores and reports),
     ``model`` (NER: ``repo@rev`` or a local folder),
     ``embedding_model`` (BioLORD, same forms), ``affinity_matrix`` (``"long"``, the official
     default, or ``"short"``), ``progress``.
@@ -129,7 +129,7 @@ class RaTEScoreScorer:
 
     def __init__(self, device: str | None = None, batch_size: int | None = None, half: bool = False,
                  model: str | None = None, embedding_model: str | None = None, affinity_matrix: str = "long",
-                 progress: bool = True, **unused: Any):
+                 progress: bool = True, num_workers: int | None = None, **unused: Any):
         if affinity_matrix not in AFFINITY_MATRICES:
             raise InputError(f"affinity_matrix must be one of {sorted(AFFINITY_MATRICES)}, not {affinity_matrix!r}")
         if unused:
@@ -142,6 +142,7 @@ class RaTEScoreScorer:
         self.encoder_ref = models.parse_model_spec(embedding_model, BIOLORD) if embedding_model else BIOLORD
         self.affinity_name = affinity_matrix
         self.progress = progress
+        self.num_workers = num_workers
 
     # -- models ---------------------------------------------------------------------------
     def _models(self):
@@ -247,10 +248,9 @@ class RaTEScoreScorer:
                                  f"(e.g. {texts[bad[0]]!r}). Use '' for a deliberately empty report.")
         ner, encoder = self._models()
         caches = self._caches
-        splitter = default_splitter()
         reports = list(dict.fromkeys([*references, *predictions]))
         new = [text for text in reports if text not in caches.sentences]
-        caches.sentences.update((text, splitter(text)) for text in self._bar(new, len(new), "RaTEScore sentences"))
+        caches.sentences.update(zip(new, split_reports(new, self.num_workers)))
         report_sentences = {text: caches.sentences[text] for text in reports}
         sentences = [s for s in dict.fromkeys(s for text in reports for s in report_sentences[text])
                      if s not in caches.entities]
