@@ -8,6 +8,7 @@ write every report.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from pathlib import Path
@@ -70,6 +71,7 @@ def oom_check(model: Path, manifest: Path, images: Path, work: Path, device: str
     base = torch.cuda.memory_allocated(device)
     _generate(model, manifest, images, work / "oom-probe.json", device, 4, max_new_tokens, limit=4)
     need4 = torch.cuda.max_memory_allocated(device) - base  # weights + activations of a batch of 4
+    gc.collect()  # the probe's model, before measuring what is free
     torch.cuda.empty_cache()
     free, total = torch.cuda.mem_get_info(device)
     keep = int(need4 * 1.5)  # room for a batch of about 4, not for 64

@@ -53,8 +53,10 @@ class Plan:
         cuda = device.startswith("cuda")
         if quick:
             return Plan("tiny", "tiny", "tiny", 40, 300, 6, 4, 4, 8, 12, 8, 40, {"ved": 8, "chat-vlm": 8})
-        return Plan("real", "real" if cuda else "small", "real" if cuda else "small", 200, 10_000, 200, 16, 64, 128,
-                    500, 64, 512, {"ved": 64 if cuda else 16, "chat-vlm": 16 if cuda else 4})
+        if cuda:
+            return Plan("real", "real", "real", 200, 10_000, 200, 16, 64, 128, 500, 64, 512, {"ved": 64, "chat-vlm": 16})
+        # real-size scorers on a CPU, but not 10,000 studies of them, nor 7B models
+        return Plan("real", "small", "small", 200, 1_000, 50, 16, 8, 32, 50, 32, 512, {"ved": 16, "chat-vlm": 4})
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
