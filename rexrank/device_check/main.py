@@ -117,9 +117,10 @@ def _phase(report: Report, name: str, run: Callable[[], list[Check]]) -> None:
     except Exception as err:  # report it and go on: every phase's result is worth having
         logger.debug("phase %s failed", name, exc_info=True)
         checks = [Check(name, "FAIL", f"{type(err).__name__}: {str(err)[:300]}", {"traceback": traceback.format_exc()})]
-    elapsed = time.perf_counter() - start
+    elapsed = round(time.perf_counter() - start, 1)
     for check in checks:
-        check.seconds = check.seconds or round(elapsed / max(1, len(checks)), 1)
+        check.seconds = check.seconds or (elapsed if len(checks) == 1 else 0.0)
+        check.details.setdefault("phase_seconds", elapsed)
         report.add(check)
 
 
@@ -217,7 +218,8 @@ def _run_checks(report: Report, plan: Plan, device: str, work: Path) -> None:
         return checks
 
     _phase(report, "parity", parity)
-    _phase(report, "half", lambda: metrics.half_checks(preds, refs, device, fp32) if fp32 else [])
+    _phase(report, "half", lambda: metrics.half_checks(preds, refs, device, fp32) if fp32 else
+           [Check("half", "SKIP", "no fp32 values to compare with: the parity phase failed")])
     _clear_models()
     g_preds, g_refs = workload.parity_pairs(reports, plan.green_parity_studies)
     _phase(report, "parity/green", lambda: green.parity_checks(models.green_parity, g_preds, g_refs, device,

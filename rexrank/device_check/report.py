@@ -58,7 +58,8 @@ class Report:
                  "", f"{round(time.time() - self.started, 1)} s in all; "
                  + ", ".join(f"{k} {v}" for k, v in self.environment.items() if isinstance(v, str)), "",
                  "| check | status | result | seconds |", "| --- | --- | --- | ---: |"]
-        lines += [f"| {c.name} | {c.status} | {c.summary.replace('|', '/')} | {c.seconds:.1f} |" for c in self.checks]
+        lines += [f"| {c.name} | {c.status} | {c.summary.replace('|', chr(92) + '|')} | "
+                  f"{f'{c.seconds:.1f}' if c.seconds else ''} |" for c in self.checks]
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: Path) -> tuple[Path, Path]:
