@@ -84,15 +84,17 @@ def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[li
         yield (chunk * floor)[:max(floor, len(chunk))]
 
 
-def _equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped by equal length, longest first, at most ``batch_size`` per group."""
+def _equal_length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped by equal length, longest first, at most ``batch_size`` per group (and at
+    most ``max_tokens`` tokens: DeBERTa's attention holds batch x heads x length^2 scores)."""
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, n in enumerate(lengths):
         by_length[n].append(i)
     batches = []
     for n in sorted(by_length, reverse=True):
         group = by_length[n]
-        batches.extend(group[i:i + batch_size] for i in range(0, len(group), batch_size))
+        size = max(1, min(batch_size, max_tokens // max(1, n))) if max_tokens else batch_size
+        batches.extend(group[i:i + size] for i in range(0, len(group), size))
     return batches
 
 
@@ -138,6 +140,8 @@ class RaTEScoreScorer:
         self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
         self.batch_size = batch_defaults(self.device, batch_size)[0]
         self.embed_rows = EMBED_BATCH_ROWS["cuda" if self.device.startswith("cuda") else "cpu"]
+        # tokens per NER batch on CUDA; on a CPU the batch size alone, as measured for parity
+        self.ner_tokens = batch_defaults(self.device)[1] if self.device.startswith("cuda") else None
         self.ner_ref = models.parse_model_spec(model, RATE_NER) if model else RATE_NER
         self.encoder_ref = models.parse_model_spec(embedding_model, BIOLORD) if embedding_model else BIOLORD
         self.affinity_name = affinity_matrix
@@ -174,7 +178,7 @@ class RaTEScoreScorer:
         tokenizer, model, id2label = self._ner_tokenizer, self._ner_model, self._id2label
         ids = tokenizer(list(sentences), max_length=NER_MAX_LENGTH, truncation=True)["input_ids"] if sentences else []
         out: list[list[Entity]] = [[] for _ in sentences]
-        batches = _equal_length_batches([len(x) for x in ids], self.batch_size)
+        batches = _equal_length_batches([len(x) for x in ids], self.batch_size, self.ner_tokens)
         pad = tokenizer.pad_token_id
         with torch.inference_mode():
             for batch in self._bar(batches, len(batches), "RaTEScore NER"):
