@@ -156,9 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     seeded = _isolate(work, args.assets)
     import torch
 
+    from rexrank.errors import RexrankError
     from rexrank.metrics.runtime.models import pick_device
 
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except RexrankError as err:
+        print(f"device check: {err}", file=sys.stderr)
+        return 2
     plan = Plan.make(device, args.quick)
     report = Report({"device": device, "quick": args.quick, "plan": asdict(plan)}, _environment(device))
     print(f"device check on {device} ({'quick' if args.quick else 'full'}), torch {torch.__version__}; "
@@ -170,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            "(pass --assets DIR)" if missing_assets else "; assets seeded"),
                          {"installed": found, "optional": requirements.optional(), "assets": seeded}))
         if not missing_assets:
-            _run_checks(report, plan, device, work)
+            _phase(report, "run", lambda: _run_checks(report, plan, device, work) or [])
     finally:
         blocked = sorted(m for m in requirements.NEVER_NEEDED if m in sys.modules)
         report.add(Check("imports", "FAIL" if blocked else "PASS",
