@@ -19,6 +19,7 @@ official pipeline on every report of the IU-Xray manifests.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,6 +37,21 @@ class _Span:
         return self.end - self.begin
 
 
+class _PyFastNERNoise(logging.Filter):
+    """Drops PyFastNER's root-logger INFO lines ("... is not a eligible syntax."): it logs one for
+    each rule with an escape it does not know, on every report, so an INFO-level run (``rexrank
+    score``) would print hundreds of thousands of them. Its warnings and errors still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno < logging.WARNING and record.name == "root" and "PyFastNER" in record.pathname)
+
+
+def _quiet_pyfastner() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, _PyFastNERNoise) for f in root.filters):
+        root.addFilter(_PyFastNERNoise())
+
+
 class RuSH:
     """PyRuSH 1.0.13's ``RuSH`` (rule-based sentence spans), minus its debug logging."""
 
@@ -44,6 +60,7 @@ class RuSH:
     def __init__(self, rules_path: str, max_repeat: int = 50, auto_fix_gaps: bool = True, min_sent_chars: int = 5):
         from PyFastNER import FastCNER
 
+        _quiet_pyfastner()
         self.fastner = FastCNER(rules_path, max_repeat)
         self.fastner.span_compare_method = "scorewidth"
         self.auto_fix_gaps = auto_fix_gaps
