@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids, progress
+from rexrank.metrics.runtime.batching import batch_defaults, length_sorted_batches, pad_ids, progress
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import DISTILROBERTA
 from rexrank.metrics.scorers.base import ScoreResult
@@ -84,7 +84,8 @@ class _Encoder:
         return [[self.cls_id, *next(encoded)[:MAX_LENGTH - 2], self.sep_id] if t else [self.cls_id, self.sep_id]
                 for t in stripped]
 
-    def embed(self, texts: list[str], prefix_space: bool, batch_size: int, show_progress: bool) -> list[Any]:
+    def embed(self, texts: list[str], prefix_space: bool, batch_size: int, show_progress: bool,
+              max_tokens: int | None = None) -> list[Any]:
         """Normalised layer-``num_layers`` token embeddings of each text (each distinct text run once)."""
         import torch
 
@@ -92,7 +93,7 @@ class _Encoder:
         todo = [t for t in dict.fromkeys(texts) if t not in cache]
         if todo:
             ids = self.token_ids(todo, prefix_space)
-            batches = list(length_sorted_batches([len(i) for i in ids], batch_size))
+            batches = list(length_sorted_batches([len(i) for i in ids], batch_size, max_tokens))
             with torch.inference_mode():
                 for batch in progress(batches, len(batches), "BERTScore", show_progress):
                     input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id)
@@ -173,19 +174,22 @@ def greedy_match(hyps: list[Any], refs: list[Any], official_batching: bool) -> t
 
 
 class BertScoreScorer:
-    """``BertScoreScorer(device=None, batch_size=64, model=None, prefix_space=True)(preds, refs)``.
+    """``BertScoreScorer(device=None, batch_size=None, model=None, prefix_space=True)(preds, refs)``.
 
     Per-study column ``bertscore`` (rescaled F1); ``bertscore_raw_f1`` too (the unscaled F).
+    ``batch_size`` / ``max_tokens``: texts and padded tokens per forward pass (default by device,
+    :func:`~rexrank.metrics.runtime.batching.batch_defaults`). ``half``: fp16/bf16 on CUDA, for
+    speed only (scores are defined in fp32; the device check reports the drift).
     """
 
     name = "bertscore"
 
-    def __init__(self, device: str | None = None, batch_size: int = 64, model: str | None = None,
+    def __init__(self, device: str | None = None, batch_size: int | None = None, model: str | None = None,
                  prefix_space: bool = True, official_batching: bool = True, progress: bool = False,
-                 half: bool = False, **_: Any):
+                 half: bool = False, max_tokens: int | None = None, **_: Any):
         self.device = models.pick_device(device)
         self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
-        self.batch_size = int(batch_size)
+        self.batch_size, self.max_tokens = batch_defaults(self.device, batch_size, max_tokens)
         self.ref = models.parse_model_spec(model, DISTILROBERTA) if model else DISTILROBERTA
         self.prefix_space = bool(prefix_space)
         self.official_batching = bool(official_batching)
@@ -209,7 +213,7 @@ class BertScoreScorer:
         encoder = self._load()
         cands = [re.sub(r" +", " ", p) for p in predictions]
         refs = [re.sub(r" +", " ", r) for r in references]
-        embedded = encoder.embed(refs + cands, self.prefix_space, self.batch_size, self.show_progress)
+        embedded = encoder.embed(refs + cands, self.prefix_space, self.batch_size, self.show_progress, self.max_tokens)
         _, _, F = greedy_match(embedded[len(refs):], embedded[:len(refs)], self.official_batching)
         raw = torch.stack(F) if F else torch.zeros(0, dtype=torch.float64)
         baseline = float(torch.tensor(BASELINE_F, dtype=torch.float32))  # bert-score reads it as float32

@@ -27,7 +27,7 @@ from collections import OrderedDict
 from typing import Any, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids, progress
+from rexrank.metrics.runtime.batching import batch_defaults, length_sorted_batches, pad_ids, progress
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import BERT_BASE_UNCASED, RRG_SCORERS_CHEXBERT
 from rexrank.metrics.scorers.base import ScoreResult
@@ -88,14 +88,15 @@ class _CheXbert:
             out.append(full if len(full) <= MAX_IDS else full[:MAX_IDS - 1] + [tok.sep_token_id])
         return out
 
-    def encode(self, texts: list[str], batch_size: int, show_progress: bool) -> list[tuple[Any, tuple[int, ...]]]:
+    def encode(self, texts: list[str], batch_size: int, show_progress: bool,
+               max_tokens: int | None = None) -> list[tuple[Any, tuple[int, ...]]]:
         """([CLS] state, 14 head classes) per normalised text, each distinct text computed once."""
         import torch
 
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if todo:
             ids = self.token_ids(todo)
-            batches = list(length_sorted_batches([len(i) for i in ids], batch_size))
+            batches = list(length_sorted_batches([len(i) for i in ids], batch_size, max_tokens))
             with torch.inference_mode():
                 for batch in progress(batches, len(batches), "CheXbert", show_progress):
                     input_ids, mask = pad_ids([ids[i] for i in batch], self.tokenizer.pad_token_id)
@@ -132,11 +133,12 @@ class _CheXbertScorerBase:
 
     name = ""
 
-    def __init__(self, device: str | None = None, batch_size: int = 32, model: str | None = None,
-                 tokenizer_model: str | None = None, progress: bool = False, half: bool = False, **_: Any):
+    def __init__(self, device: str | None = None, batch_size: int | None = None, model: str | None = None,
+                 tokenizer_model: str | None = None, progress: bool = False, half: bool = False,
+                 max_tokens: int | None = None, **_: Any):
         self.device = models.pick_device(device)
         self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
-        self.batch_size = int(batch_size)
+        self.batch_size, self.max_tokens = batch_defaults(self.device, batch_size, max_tokens)
         self.checkpoint_ref = models.parse_model_spec(model, RRG_SCORERS_CHEXBERT) if model else RRG_SCORERS_CHEXBERT
         self.bert_ref = (models.parse_model_spec(tokenizer_model, BERT_BASE_UNCASED) if tokenizer_model
                          else BERT_BASE_UNCASED)
@@ -157,8 +159,8 @@ class _CheXbertScorerBase:
     def _encode_pairs(self, predictions: Sequence[str], references: Sequence[str]):
         predictions, references = check_pairs(predictions, references, self.name)
         labeler = self._load()
-        refs = labeler.encode([normalise(r) for r in references], self.batch_size, self.show_progress)
-        preds = labeler.encode([normalise(p) for p in predictions], self.batch_size, self.show_progress)
+        refs = labeler.encode([normalise(r) for r in references], self.batch_size, self.show_progress, self.max_tokens)
+        preds = labeler.encode([normalise(p) for p in predictions], self.batch_size, self.show_progress, self.max_tokens)
         return preds, refs
 
     def _provenance(self) -> dict[str, Any]:
@@ -181,7 +183,8 @@ def semb_scores(preds: list[tuple[Any, Any]], refs: list[tuple[Any, Any]]) -> li
 
 
 class SembScoreScorer(_CheXbertScorerBase):
-    """``SembScoreScorer(device=None, batch_size=32, model=None)(preds, refs)`` -> per-study SembScore."""
+    """``SembScoreScorer(device=None, batch_size=None, model=None)(preds, refs)`` -> per-study SembScore
+    (``batch_size`` / ``max_tokens`` default by device; ``half``: fp16/bf16 on CUDA, speed only)."""
 
     name = "semb_score"
 

@@ -29,7 +29,7 @@ from rexrank.errors import InputError, RexrankError, describe_ids
 logger = logging.getLogger(__name__)
 
 # Options that change speed, never a score: left out of the cache key.
-_SPEED_ONLY = frozenset({"batch_size", "progress", "num_workers", "concurrency"})
+_SPEED_ONLY = frozenset({"batch_size", "max_tokens", "progress", "num_workers", "concurrency"})
 _CHUNK = 256  # unique pairs per call of a slow scorer: each chunk is saved before the next one starts
 
 

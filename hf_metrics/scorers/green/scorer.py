@@ -76,12 +76,12 @@ class HFEngine:
 
     name = "hf"
 
-    def __init__(self, path: Path, device: str, trust_remote_code: bool):
+    def __init__(self, path: Path, device: str, trust_remote_code: bool, half: bool):
         import torch
         from transformers import AutoModelForCausalLM
 
         self.device = device
-        self.dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        self.dtype = torch.float16 if half else torch.float32
         self.model = models.from_pretrained_strict(
             AutoModelForCausalLM, path, "GREEN model", dtype=self.dtype,
             trust_remote_code=trust_remote_code).eval().to(device)
@@ -108,10 +108,10 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, path: Path, max_length: int, trust_remote_code: bool):
+    def __init__(self, path: Path, max_length: int, trust_remote_code: bool, half: bool = True):
         from vllm import LLM
 
-        self.llm = LLM(model=str(path), skip_tokenizer_init=True, dtype="float16", seed=0,
+        self.llm = LLM(model=str(path), skip_tokenizer_init=True, dtype="float16" if half else "float32", seed=0,
                        max_model_len=max_length + 1, trust_remote_code=trust_remote_code)
 
     def generate(self, prompts: list[list[int]], budgets: list[int], eos_id: int) -> list[list[int]]:
@@ -145,18 +145,27 @@ class GreenScorer:
 
     ``batch_size``: studies per ``generate`` call (default 8 on CPU, 32 on CUDA; the official
     run uses 8). ``cache``: keep completions on disk (``cache_dir``, default under the HF
-    home) so a rerun or an interrupted run does not generate twice.
+    home) so a rerun or an interrupted run does not generate twice. ``half``: None (default)
+    is the official fp16 on CUDA and fp32 on CPU; False forces fp32 on CUDA too (the device
+    check compares it with the CPU). ``max_new_tokens``: a cap on each completion below the
+    official ``max_length`` budget (benchmarks only: a capped analysis may lose its counts).
     """
 
     name = "green"
 
     def __init__(self, device: str | None = None, batch_size: int | None = None, model: str | None = None,
                  engine: str = "auto", max_length: int = MAX_LENGTH, max_words: int = MAX_WORDS,
-                 cache: bool = True, cache_dir: str | None = None, progress: bool = True):
+                 cache: bool = True, cache_dir: str | None = None, progress: bool = True,
+                 half: bool | None = None, max_new_tokens: int | None = None):
         self.device = models.pick_device(device)
         self.batch_size = batch_size or (32 if self.device.startswith("cuda") else 8)
         self.ref = models.parse_model_spec(model, GREEN_MODEL) if model else GREEN_MODEL
         self.engine_name = pick_engine(engine, self.device)
+        gpu = self.device.startswith("cuda") or self.engine_name == "vllm"  # where the official run uses fp16
+        self.half = gpu if half is None else bool(half) and gpu
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise InputError(f"GREEN max_new_tokens must be at least 1, not {max_new_tokens}")
+        self.max_new_tokens = max_new_tokens
         if max_length < 2:
             raise InputError(f"GREEN max_length must be at least 2, not {max_length}")
         self.max_length, self.max_words = max_length, max_words
@@ -168,11 +177,11 @@ class GreenScorer:
         tokenizer = models.load_once(("green-tokenizer", str(resolved.path)),
                                      lambda: GreenTokenizer.from_folder(resolved.path))
         if self.engine_name == "vllm":
-            engine = models.load_once(("green-vllm", str(resolved.path), self.max_length),
-                                      lambda: VLLMEngine(resolved.path, self.max_length, trust))
+            engine = models.load_once(("green-vllm", str(resolved.path), self.max_length, self.half),
+                                      lambda: VLLMEngine(resolved.path, self.max_length, trust, self.half))
         else:
-            engine = models.load_once(("green-hf", str(resolved.path), self.device),
-                                      lambda: HFEngine(resolved.path, self.device, trust))
+            engine = models.load_once(("green-hf", str(resolved.path), self.device, self.half),
+                                      lambda: HFEngine(resolved.path, self.device, trust, self.half))
         return resolved, tokenizer, engine
 
     def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
@@ -198,13 +207,13 @@ class GreenScorer:
             "green_matched_findings": [float(d["matched_findings"]) for d in details]}
         return ScoreResult("green", columns, details=details, provenance={
             "models": [resolved.provenance()], "engine": engine.name, "device": self.device,
-            "dtype": self._dtype(), "max_length": self.max_length,
+            "dtype": self._dtype(), "max_length": self.max_length, "max_new_tokens": self.max_new_tokens,
             "max_words": self.max_words, "decoding": "greedy", "assets": ["green/prompt"],
             "official": "Stanford-AIMI/GREEN@d72c195"})
 
     def _dtype(self) -> str:
-        """fp16 wherever the official run would use a GPU (CUDA, or vLLM), fp32 on CPU."""
-        return "float16" if self.device.startswith("cuda") or self.engine_name == "vllm" else "float32"
+        """fp16 wherever the official run would use a GPU (CUDA, or vLLM), fp32 on CPU or when asked."""
+        return "float16" if self.half else "float32"
 
     def _complete(self, ids: list[list[int]], eos_id: int, engine, resolved) -> list[list[int]]:
         """Completion ids per study: each distinct input generated once, cached per batch."""
@@ -212,14 +221,16 @@ class GreenScorer:
 
         keys = [sha256_json(p) for p in ids]
         unique = {k: p for k, p in zip(keys, ids)}
-        config = sha256_json(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length, self._dtype()])
+        config = sha256_json(["green-completion", resolved.ref.repo_id, resolved.revision, self.max_length, self._dtype()]
+                             + ([self.max_new_tokens] if self.max_new_tokens else []))
         store = ScoreCache(Path(self.cache_dir) if self.cache_dir else default_dir() / "green") if self.cache else None
         done = {k: v["completion"] for k, v in (store.get_many(config, unique) if store else {}).items()}
         todo = [k for k in unique if k not in done]
         if todo:
             logger.info("GREEN: generating %d completions (%d cached) with %s on %s", len(todo), len(done),
                         engine.name, self.device)
-        budgets = {k: max(1, self.max_length - len(unique[k])) for k in todo}
+        budgets = {k: min(max(1, self.max_length - len(unique[k])), self.max_new_tokens or self.max_length)
+                   for k in todo}
         size = VLLM_CHUNK if engine.name == "vllm" else self.batch_size  # vLLM schedules its own batches
         pending = [todo[i] for batch in length_sorted_batches([len(unique[k]) for k in todo], size) for i in batch]
         bar = progress_bar(len(pending), "GREEN", self.progress and len(pending) > size)

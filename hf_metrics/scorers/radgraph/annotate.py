@@ -20,6 +20,7 @@ from rexrank.metrics.scorers.radgraph.checkpoint import RadGraphCheckpoint, read
 from rexrank.metrics.scorers.radgraph.text import EncodedDoc, WordPiecer, segments
 
 logger = logging.getLogger(__name__)
+WORD_BUDGET_CPU, WORD_BUDGET_CUDA = 4096, 32768  # words per span-scoring batch (spans: 8 per word)
 
 @dataclass(frozen=True)
 class Annotation:
@@ -53,8 +54,9 @@ class RadGraphAnnotator:
     max_length: int
     device: str
     provenance: dict[str, Any]
-    batch_size: int = 32
-    word_budget: int = 4096
+    batch_size: int = 64  # encoder segments per forward pass, at most
+    max_tokens: int = 1024  # padded wordpieces per forward pass, at most
+    word_budget: int = 4096  # words per span-scoring batch (batch × longest report)
     _cache: dict[str, Annotation] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -114,8 +116,9 @@ class RadGraphAnnotator:
                 segs.append((start + a, doc.piece_ids[a:b]))
             start += len(doc.piece_ids)
         out = torch.zeros(start, encoder.config.hidden_size, device=self.device)
-        order = sorted(range(len(segs)), key=lambda i: -len(segs[i][1]))
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        from rexrank.metrics.runtime.batching import length_sorted_batches
+
+        batches = list(length_sorted_batches([len(ids) + 2 for _, ids in segs], self.batch_size, self.max_tokens))
         if progress:
             from tqdm.auto import tqdm
 
@@ -161,10 +164,12 @@ class RadGraphAnnotator:
 
 
 def load_annotator(model: str | None = None, encoder: str | None = None, device: str | None = None,
-                   batch_size: int = 32, half: bool = False) -> RadGraphAnnotator:
+                   batch_size: int | None = None, half: bool = False, max_tokens: int | None = None) -> RadGraphAnnotator:
     """The RadGraph annotator for ``model`` (default: the registry's RRG_scorers radgraph.tar.gz;
-    else ``repo@revision``, a folder, or a ``radgraph.tar.gz`` path), loaded once per process and device."""
+    else ``repo@revision``, a folder, or a ``radgraph.tar.gz`` path), loaded once per process and device.
+    Batch sizes default by device (:func:`~rexrank.metrics.runtime.batching.batch_defaults`)."""
     from rexrank.metrics.registry import PUBMEDBERT, RRG_SCORERS_RADGRAPH
+    from rexrank.metrics.runtime.batching import batch_defaults
 
     if model and os.path.isfile(model):  # a radgraph.tar.gz on disk
         path = Path(model).resolve()
@@ -174,6 +179,7 @@ def load_annotator(model: str | None = None, encoder: str | None = None, device:
         resolved = models.resolve(ref)
     device = models.pick_device(device)
     dtype = models.default_dtype(device, half)  # fp32 unless half=True on CUDA (the encoder only)
+    batch_size, max_tokens = batch_defaults(device, batch_size, max_tokens)
 
     def build() -> RadGraphAnnotator:
         checkpoint = read_checkpoint(resolved.path)
@@ -183,7 +189,8 @@ def load_annotator(model: str | None = None, encoder: str | None = None, device:
         return annotator
 
     annotator = models.load_once(("radgraph", str(resolved.path), encoder, device, str(dtype)), build)
-    annotator.batch_size = batch_size
+    annotator.batch_size, annotator.max_tokens = batch_size, max_tokens
+    annotator.word_budget = WORD_BUDGET_CUDA if device.startswith("cuda") else WORD_BUDGET_CPU
     return annotator
 
 

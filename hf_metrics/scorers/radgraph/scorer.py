@@ -24,8 +24,8 @@ class RadGraphScorer:
     """Per study: ``radgraph`` = (entity F1 + relation F1) / 2, plus both parts.
 
     Options: ``model`` (repo@revision or a local folder/archive of radgraph.tar.gz), ``encoder``
-    (override of the PubMedBERT tokenizer/config), ``device``, ``batch_size`` (encoder segments
-    per forward pass; larger on a GPU), ``half`` (fp16/bf16 encoder on CUDA; scores are defined in
+    (override of the PubMedBERT tokenizer/config), ``device``, ``batch_size`` / ``max_tokens``
+    (encoder segments and padded wordpieces per forward pass; default by device), ``half`` (fp16/bf16 encoder on CUDA; scores are defined in
     fp32), ``details`` (keep the entity and relation sets per study), ``progress``.
     An empty or whitespace-only report has no entities, hence F1 0 against anything.
     """
@@ -33,11 +33,11 @@ class RadGraphScorer:
     name = "radgraph"
 
     def __init__(self, model: str | None = None, encoder: str | None = None, device: str | None = None,
-                 batch_size: int = 32, half: bool = False, details: bool = True, progress: bool = False,
-                 **_: Any):
+                 batch_size: int | None = None, half: bool = False, details: bool = True, progress: bool = False,
+                 max_tokens: int | None = None, **_: Any):
         from rexrank.metrics.scorers.radgraph.annotate import load_annotator
 
-        self.annotator = load_annotator(model, encoder, device, int(batch_size), bool(half))
+        self.annotator = load_annotator(model, encoder, device, batch_size, bool(half), max_tokens)
         self.details = details
         self.progress = progress
 

@@ -10,6 +10,10 @@ Where the time goes in the official loop, and what we do instead:
   entity; we embed each distinct (entity, padded length) once, in large batches of that
   length, which gives the official vectors (see ``embed_reports``).
 
+Each report's sentences, each sentence's entities and each entity vector are kept for the
+process (per model and device, :class:`TextCaches`), so a second system on the same test set
+does none of the reference side again.
+
 The official code drops a report that has no kept sentence from its output list, so every
 later pair is scored against the wrong report (RaTEScore issue #2). We align by study and
 give such a report the official "no entity" value, 0.5.
@@ -19,12 +23,13 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import pad_ids
+from rexrank.metrics.runtime.batching import batch_defaults, pad_ids
 from rexrank.metrics.scorers.ratescore.scoring import affinity_from_json, report_score
-from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, default_splitter
+from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, split_reports
 from rexrank.metrics.scorers.ratescore.spans import decode_spans
 from rexrank.metrics.registry import BIOLORD, RATE_NER
 from rexrank.metrics.scorers.base import ScoreResult
@@ -38,10 +43,34 @@ ENTITY_MAX_LENGTH = 30
 # it gets in any other such batch of the same length; below ~12 rows the CPU matmul kernels take
 # another path and the last bits change (measured: scripts/bench_ratescore.py, tests/test_ratescore.py).
 EXACT_MIN_ROWS = 64
-EMBED_BATCH_ROWS = 4096  # token rows per BioLORD forward pass
+EMBED_BATCH_ROWS = {"cpu": 4096, "cuda": 65536}  # token rows per BioLORD forward pass, by device type
 AFFINITY_MATRICES = {"long": "ratescore/long_weight", "short": "ratescore/short_weight"}
+CACHE_LIMIT = 200_000  # entries per cache (reports, sentences, vectors) kept per process
 
 Entity = tuple[str, str]  # (text, type)
+
+
+@dataclass
+class TextCaches:
+    """What one process has computed with one pair of models on one device, per text.
+
+    Every entry depends on its own text only (sentences on the report, entities on the sentence,
+    a vector on its entity and padded length, or on the report for one embedded alone), so
+    reusing it gives what recomputing gives."""
+
+    sentences: dict[str, list[str]] = field(default_factory=dict)  # report -> kept sentences
+    entities: dict[str, list[Entity]] = field(default_factory=dict)  # sentence -> entities
+    vectors: dict[tuple[str, int], Any] = field(default_factory=dict)  # (entity, padded length) -> vector
+    alone: dict[str, Any] = field(default_factory=dict)  # report embedded on its own -> its vectors
+
+    def clear(self) -> None:
+        for cache in (self.sentences, self.entities, self.vectors, self.alone):
+            cache.clear()
+
+    def trim(self) -> None:
+        for cache in (self.sentences, self.entities, self.vectors, self.alone):
+            while len(cache) > CACHE_LIMIT:
+                cache.pop(next(iter(cache)))
 
 
 def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[list[str]]:
@@ -55,40 +84,44 @@ def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[li
         yield (chunk * floor)[:max(floor, len(chunk))]
 
 
-def _equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped by equal length, longest first, at most ``batch_size`` per group."""
+def _equal_length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped by equal length, longest first, at most ``batch_size`` per group (and at
+    most ``max_tokens`` tokens: DeBERTa's attention holds batch x heads x length^2 scores)."""
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, n in enumerate(lengths):
         by_length[n].append(i)
     batches = []
     for n in sorted(by_length, reverse=True):
         group = by_length[n]
-        batches.extend(group[i:i + batch_size] for i in range(0, len(group), batch_size))
+        size = max(1, min(batch_size, max_tokens // max(1, n))) if max_tokens else batch_size
+        batches.extend(group[i:i + size] for i in range(0, len(group), size))
     return batches
 
 
-def _load_ner(path: str, device: str):
+def _load_ner(path: str, device: str, dtype: Any = None):
     from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = models.from_pretrained_strict(AutoModelForTokenClassification, path, "RaTE-NER")
     id2label = {int(k): v for k, v in AutoConfig.from_pretrained(path).id2label.items()}
-    return tokenizer, model.eval().to(device), id2label
+    return tokenizer, model.eval().to(device=device, dtype=dtype), id2label
 
 
-def _load_encoder(path: str, device: str):
+def _load_encoder(path: str, device: str, dtype: Any = None):
     """BioLORD's transformer. Only ``last_hidden_state`` is used, so a pooler is neither built nor required."""
     from transformers import AutoModel, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = models.from_pretrained_strict(AutoModel, path, "BioLORD", ignore=("pooler.",), add_pooling_layer=False)
-    return tokenizer, model.eval().to(device)
+    return tokenizer, model.eval().to(device=device, dtype=dtype)
 
 
 class RaTEScoreScorer:
     """``RaTEScoreScorer(**options)(predictions, references) -> ScoreResult`` (column ``ratescore``).
 
-    Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch),
+    Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch;
+    default by device), ``half`` (fp16/bf16 models on CUDA, for speed only: scores are defined
+    in fp32), ``num_workers`` (processes splitting sentences; default: by cores and reports),
     ``model`` (NER: ``repo@rev`` or a local folder),
     ``embedding_model`` (BioLORD, same forms), ``affinity_matrix`` (``"long"``, the official
     default, or ``"short"``), ``progress``.
@@ -96,19 +129,24 @@ class RaTEScoreScorer:
 
     name = "ratescore"
 
-    def __init__(self, device: str | None = None, batch_size: int = 64,
+    def __init__(self, device: str | None = None, batch_size: int | None = None, half: bool = False,
                  model: str | None = None, embedding_model: str | None = None, affinity_matrix: str = "long",
-                 progress: bool = True, **unused: Any):
+                 progress: bool = True, num_workers: int | None = None, **unused: Any):
         if affinity_matrix not in AFFINITY_MATRICES:
             raise InputError(f"affinity_matrix must be one of {sorted(AFFINITY_MATRICES)}, not {affinity_matrix!r}")
         if unused:
             logger.debug("RaTEScore ignores options %s", sorted(unused))
         self.device = models.pick_device(device)
-        self.batch_size = int(batch_size)
+        self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
+        self.batch_size = batch_defaults(self.device, batch_size)[0]
+        self.embed_rows = EMBED_BATCH_ROWS["cuda" if self.device.startswith("cuda") else "cpu"]
+        # tokens per NER batch on CUDA; on a CPU the batch size alone, as measured for parity
+        self.ner_tokens = batch_defaults(self.device)[1] if self.device.startswith("cuda") else None
         self.ner_ref = models.parse_model_spec(model, RATE_NER) if model else RATE_NER
         self.encoder_ref = models.parse_model_spec(embedding_model, BIOLORD) if embedding_model else BIOLORD
         self.affinity_name = affinity_matrix
         self.progress = progress
+        self.num_workers = num_workers
 
     # -- models ---------------------------------------------------------------------------
     def _models(self):
@@ -117,10 +155,14 @@ class RaTEScoreScorer:
         ner = models.resolve(self.ner_ref)
         encoder = models.resolve(self.encoder_ref)
         self._ner_tokenizer, self._ner_model, self._id2label = models.load_once(
-            ("ratescore-ner", str(ner.path), self.device), lambda: _load_ner(str(ner.path), self.device))
+            ("ratescore-ner", str(ner.path), self.device, str(self.dtype)),
+            lambda: _load_ner(str(ner.path), self.device, self.dtype))
         self._enc_tokenizer, self._encoder = models.load_once(
-            ("ratescore-biolord", str(encoder.path), self.device), lambda: _load_encoder(str(encoder.path), self.device))
+            ("ratescore-biolord", str(encoder.path), self.device, str(self.dtype)),
+            lambda: _load_encoder(str(encoder.path), self.device, self.dtype))
         self._affinity = affinity_from_json(assets.read_json(AFFINITY_MATRICES[self.affinity_name]))
+        self._caches = models.load_once(("ratescore-texts", str(ner.path), str(encoder.path), self.device,
+                                         str(self.dtype)), TextCaches)
         return ner, encoder
 
     # -- stages ---------------------------------------------------------------------------
@@ -136,7 +178,7 @@ class RaTEScoreScorer:
         tokenizer, model, id2label = self._ner_tokenizer, self._ner_model, self._id2label
         ids = tokenizer(list(sentences), max_length=NER_MAX_LENGTH, truncation=True)["input_ids"] if sentences else []
         out: list[list[Entity]] = [[] for _ in sentences]
-        batches = _equal_length_batches([len(x) for x in ids], self.batch_size)
+        batches = _equal_length_batches([len(x) for x in ids], self.batch_size, self.ner_tokens)
         pad = tokenizer.pad_token_id
         with torch.inference_mode():
             for batch in self._bar(batches, len(batches), "RaTEScore NER"):
@@ -150,7 +192,8 @@ class RaTEScoreScorer:
                               for s, e, kind in decode_spans(tokens, labels)]
         return out
 
-    def embed_reports(self, report_entities: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    def embed_reports(self, report_entities: Mapping[str, Sequence[str]],
+                      caches: TextCaches | None = None) -> dict[str, Any]:
         """``[CLS]`` vectors of the last hidden state for each report's entities, on CPU.
 
         The official ``process_embedding`` embeds one report's entities as one batch padded to
@@ -162,9 +205,11 @@ class RaTEScoreScorer:
         may sum a row in another order on other shapes or thread counts: rounding, ~1e-6). So a
         report with that many rows gets its vectors from one shared pass per (entity, L), in large
         batches of width L; a smaller report is embedded on its own, exactly as the official does.
+        ``caches``: vectors computed before are taken from there, new ones are added.
         """
         import torch
 
+        caches = caches if caches is not None else TextCaches()
         hidden = self._encoder.config.hidden_size
         distinct = list(dict.fromkeys(e for entities in report_entities.values() for e in entities))
         ids = dict(zip(distinct, self._enc_tokenizer(distinct, truncation=True, max_length=ENTITY_MAX_LENGTH)[
@@ -174,12 +219,12 @@ class RaTEScoreScorer:
         shared: dict[int, dict[str, None]] = defaultdict(dict)  # L -> entities (ordered set)
         for report, entities in report_entities.items():
             if len(entities) * width[report] >= EXACT_MIN_ROWS:
-                shared[width[report]].update(dict.fromkeys(entities))
-        jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True)
-                for chunk in _row_chunks(list(entities), length, EMBED_BATCH_ROWS)]
-        jobs += [(width[r], list(report_entities[r]), r) for r in alone]
-        vectors: dict[tuple[str, int], Any] = {}  # (entity, L) -> vector, from the shared batches
-        own: dict[str, Any] = {}  # report -> its vectors, for the reports embedded alone
+                shared[width[report]].update(dict.fromkeys(e for e in entities if (e, width[report]) not in caches.vectors))
+        jobs = [(length, list(chunk), None) for length, entities in sorted(shared.items(), reverse=True) if entities
+                for chunk in _row_chunks(list(entities), length, self.embed_rows)]
+        jobs += [(width[r], list(report_entities[r]), r) for r in alone if r not in caches.alone]
+        vectors = caches.vectors  # (entity, L) -> vector, from the shared batches
+        own = caches.alone  # report -> its vectors, for the reports embedded alone
         pad = self._enc_tokenizer.pad_token_id
         with torch.inference_mode():
             for length, chunk, report in self._bar(jobs, len(jobs), "RaTEScore embeddings"):
@@ -191,7 +236,8 @@ class RaTEScoreScorer:
                 else:
                     vectors.update(((entity, length), vector) for entity, vector in zip(chunk, cls))
         empty = torch.empty((0, hidden), dtype=torch.float32)
-        return {report: own[report] if report in own else
+        alone_set = set(alone)
+        return {report: own[report] if report in alone_set else
                 torch.stack([vectors[(e, width[report])] for e in entities]) if entities else empty
                 for report, entities in report_entities.items()}
 
@@ -205,13 +251,17 @@ class RaTEScoreScorer:
                 raise InputError(f"RaTEScore: {side}s must be strings; position(s) {bad[:5]} are not "
                                  f"(e.g. {texts[bad[0]]!r}). Use '' for a deliberately empty report.")
         ner, encoder = self._models()
-        splitter = default_splitter()
+        caches = self._caches
         reports = list(dict.fromkeys([*references, *predictions]))
-        report_sentences = {text: splitter(text) for text in self._bar(reports, len(reports), "RaTEScore sentences")}
-        sentences = list(dict.fromkeys(s for text in reports for s in report_sentences[text]))
-        per_sentence = dict(zip(sentences, self.sentence_entities(sentences)))
-        report_entities = {text: [e for s in report_sentences[text] for e in per_sentence[s]] for text in reports}
-        vectors = self.embed_reports({text: [e[0] for e in report_entities[text]] for text in reports})
+        new = [text for text in reports if text not in caches.sentences]
+        caches.sentences.update(zip(new, split_reports(new, self.num_workers)))
+        report_sentences = {text: caches.sentences[text] for text in reports}
+        sentences = [s for s in dict.fromkeys(s for text in reports for s in report_sentences[text])
+                     if s not in caches.entities]
+        caches.entities.update(zip(sentences, self.sentence_entities(sentences)))
+        report_entities = {text: [e for s in report_sentences[text] for e in caches.entities[s]] for text in reports}
+        vectors = self.embed_reports({text: [e[0] for e in report_entities[text]] for text in reports}, caches)
+        caches.trim()
 
         def side(text: str):
             return vectors[text], [e[1] for e in report_entities[text]]
@@ -231,7 +281,8 @@ class RaTEScoreScorer:
             "models": {"ner": ner.provenance(), "embedding": encoder.provenance()},
             "assets": {name: assets.get_asset(name).sources[0].url
                        for name in (AFFINITY_MATRICES[self.affinity_name], RULES_ASSET)},
-            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size},
+            "options": {"affinity_matrix": self.affinity_name, "device": self.device, "batch_size": self.batch_size,
+                        "dtype": str(self.dtype).removeprefix("torch.")},
             "alignment": "by study; a report with no kept sentence scores 0.5 (official RaTEScore issue #2 avoided)",
         }
         return ScoreResult(self.name, {self.name: values}, details=details, provenance=provenance)
