@@ -6,21 +6,13 @@ that ``rexrank verify`` staged where the official packages look for them. Return
 ``missing`` mark the studies the official code cannot score (it crashes, or drops the report).
 """
 
-import importlib.util
-import os
 import sys
 import warnings
 
 
 def _task(name):
-    """A sibling task module, loaded as run.py loads tasks (never on sys.path: radgraph.py would
-    shadow the radgraph package)."""
-    key = "oracle_task_" + name
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(__file__), name + ".py"))
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
+    """A sibling task module, loaded as run.py loads tasks."""
+    return sys.modules["oracle_run"].load_task(name)
 
 
 def _bleu2(predictions, references):
