@@ -146,3 +146,18 @@ def test_one_recipe_for_users_and_for_the_tests(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     assert venv.default_venv() == tmp_path / "hf" / "rexrank" / "oracle-venv"
     assert not venv.is_ready(tmp_path / "hf" / "rexrank" / "oracle-venv")
+
+
+def test_bounds_are_the_parity_tests_and_widen_when_ours_ran_on_a_gpu():
+    from rexrank.metrics.scorers.radcliq import V1_COEF, V1_SCALE
+    from rexrank.metrics.verify.bounds import bound_for
+
+    assert bound_for("bleu2").value == 1e-12 and bound_for("ratescore").value == 1e-6
+    expected = sum(abs(c / s) * b for c, s, b in zip(V1_COEF, V1_SCALE, (1e-6, 1e-6, 1e-6, 1e-12)))
+    assert bound_for("radcliq").value == pytest.approx(expected) and 3.8e-6 < expected < 4e-6
+    assert bound_for("bertscore", {"device": "cpu", "dtype": "float32"}).value == 1e-6
+    gpu = bound_for("bertscore", {"device": "cuda:0", "dtype": "float32"})
+    assert gpu.value == 1e-4 and "cuda:0" in gpu.source
+    assert bound_for("radgraph", {"device": "cuda", "encoder_dtype": "bfloat16"}).value == 1e-2
+    assert bound_for("ratescore", {"options": {"device": "cuda"}}).value == 1e-4
+    assert bound_for("bleu2", {"device": "cuda"}).value == 1e-12  # no model, no kernel differences

@@ -10,7 +10,7 @@ verify.json next to results.json. Exit status 1 when any metric FAILs.
 
 The venv (CPU torch 2.13, transformers 4.57, bert-score 0.3.11, fast-bleu 0.0.90, radgraph
 0.1.18, f1chexbert 0.0.2, RaTEScore 0.6.0 + medspacy) lives in $REXRANK_ORACLE_VENV, else
-$HF_HOME/rexrank/oracle-venv (a checkout's .oracle when there is one); about 1.9 GB.
+$HF_HOME/rexrank/oracle-venv (a checkout's .oracle when there is one); about 1.7 GB.
 FineRadScore is never re-run (an LLM judge samples anew); GREEN only when asked (--metrics green).
 """
 
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
         where = args.oracle_venv or venv.default_venv()
         python = venv.create(where, torch_index_url=args.torch_index_url)
-        print(f"The official packages are ready in {python.parent.parent} ({venv.DISK_COST.split(',')[0]}).")
+        print(f"The official packages are ready in {python.parent.parent} ({venv.DISK_COST.split(';')[0]}).")
         if args.results is None:
             return 0
     if args.results is None:

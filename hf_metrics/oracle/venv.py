@@ -28,7 +28,7 @@ OFFICIAL = ("transformers<5", "bert-score==0.3.11", "fast-bleu==0.0.90", "radgra
 # Only the tests need these: datasets 3 runs our builder as a loading script (pyarrow 21+ needs numpy 2).
 TEST_EXTRAS = ("datasets>=3.6,<4", "pyarrow<21")
 IMPORTS = ("bert_score", "fast_bleu", "radgraph", "f1chexbert", "RaTEScore", "medspacy")
-DISK_COST = "about 1.9 GB (CPU torch 2.13 and the official packages), a few minutes with a fast connection"
+DISK_COST = "about 1.7 GB (CPU torch 2.13 and the official packages); a few minutes"
 
 
 def default_venv() -> Path:
