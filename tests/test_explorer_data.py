@@ -184,3 +184,4 @@ def test_the_space_offers_every_finished_system(standin_results, tmp_path):
     assert len(sources) == 2 and all(s.name.startswith("Bot (iu_xray, findings) [") for s in sources)
     system = data.Explorer(lambda: store_sources(store)).system(sources[0].name)
     assert system.name == "Bot" and len(system.ids) == 30 and not math.isnan(system.values["bleu2"][0])
+    assert system.metrics[:3] == ["bleu2", "bertscore", "semb_score"]  # the registry's order, though the store sorts keys

@@ -97,8 +97,9 @@ def load_system(result: Mapping[str, Any], name: str | None = None) -> System:
         raise InputError("not a rexrank result: no per_study.study_id (pass a results.json written by `rexrank score`)")
     per = result["per_study"]
     ids = [str(i) for i in per["study_id"]]
-    metrics = [m for m in result.get("metrics", {}) if m in per] + \
-              [m for m in per if m != "study_id" and m not in result.get("metrics", {})]
+    # the registry's order (a store may have sorted the keys), then any others
+    order = {name: k for k, name in enumerate(METRICS)}
+    metrics = sorted((m for m in per if m != "study_id"), key=lambda m: (order.get(m, len(order)), m))
     values = {m: np.array([as_float(v) for v in per[m]], dtype=np.float64) for m in metrics}
     texts = result.get("texts") or {}
     strata = result.get("strata") or {}

@@ -121,14 +121,13 @@ def build_explorer(explorer: data.Explorer, *, demo: gr.Blocks, prefix: str = "e
         try:
             chosen = explorer.system(name)
             view = data.study(chosen, sid)
+            pictures = data.image_files(chosen, sid, explorer.data_dir)
+            columns, rows = data.same_study([explorer.system(n) for n in explorer.comparable(name)], sid)
         except RexrankError as err:
             raise gr.Error(str(err))
-        comparable = [explorer.system(n) for n in explorer.comparable(name)]
-        columns, rows = data.same_study(comparable, sid)
         return (render.scores_html(view), render.diff_html(view), render.chexbert_html(view["chexbert"]),
                 render.radgraph_html(view["radgraph"]), render.green_html(view["green"]),
-                render.fineradscore_html(view["fineradscore"]), data.image_files(chosen, sid, explorer.data_dir),
-                _frame(columns, rows))
+                render.fineradscore_html(view["fineradscore"]), pictures, _frame(columns, rows))
 
     study_outputs = [scores, diff, labels, graph, green, fine, images, across]
 
