@@ -5,16 +5,14 @@ Space's Explore tab through gradio_client on a system the Space evaluated."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from rexrank.space.explorer import data
-from tests.fixtures.space import _free_port, stop_server
+from tests.fixtures.space import _free_port, start_server, stop_server
 from tests.test_space_browser import CHROMIUM, FLAGS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,21 +29,7 @@ def explorer_url(standin_results, tmp_path_factory):
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
     cmd = [sys.executable, "-m", "rexrank.cli", "explore", str(standin_results.a), str(standin_results.b),
            "--data-dir", str(standin_results.images), "--port", str(port)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"rexrank explore did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.3)
+    proc, url = start_server(cmd, port, log, env)
     try:
         yield url
     finally:
