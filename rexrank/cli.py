@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("rexrank.datasets.cli", "build the ReXrank test sets as parquet + dataset card (optionally push to the Hub)"),
     "score": ("rexrank.metrics.cli.score", "score a predictions file on a ReXrank test set: table, results.json, plots"),
     "compare": ("rexrank.metrics.cli.compare", "compare two systems' results.json: paired differences, CIs and p-values"),
+    "verify": ("rexrank.metrics.cli.verify", "re-score a sample of a result with the official packages and compare (PASS/FAIL)"),
+    "explore": ("rexrank.space.cli.explore", "look at a result study by study: texts, diff, labels, entities, analyses"),
     "metrics": ("rexrank.metrics.cli.metrics", "list the ReXrank metrics, their models and pinned revisions"),
     "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model or a ReXrank "
                                                "submission folder (resumable)"),

@@ -32,7 +32,7 @@ from rexrank.errors import RexrankError
 from rexrank.space import leaderboard as lb
 from rexrank.space.store import Store, open_store
 from rexrank.space.submit import SubmitPolicy
-from rexrank.space.ui import tabs
+from rexrank.space.ui import explorer, tabs
 from rexrank.space.ui.views import AppSettings
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
                 tabs.submit_tab(store, settings)
             with gr.Tab("Queue", id="queue"):
                 tabs.queue_tab(demo, store, settings)
+            with gr.Tab("Explore", id="explore"):
+                explorer.explorer_tab(demo, store)
             with gr.Tab("About", id="about"):
                 tabs.about_tab(store, settings)
     return demo

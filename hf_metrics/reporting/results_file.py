@@ -33,7 +33,7 @@ def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plo
 
 def results_json(results: Mapping[str, Any]) -> str:
     """Indented JSON, with the bulky per-study lists and details one line each (a third of the size)."""
-    bulky = ("per_study", "per_study_columns", "details")
+    bulky = ("per_study", "per_study_columns", "details", "texts", "strata")
     results = to_json(results)
     head = {k: v for k, v in results.items() if k not in bulky}
     text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)

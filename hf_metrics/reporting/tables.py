@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
-from rexrank.metrics.reporting.values import NOTE, format_number, from_json, nonfinite_note
+from rexrank.metrics.reporting.values import NOTE, as_float, format_number, from_json, nonfinite_note
 
 
 def _footnotes(entries: Mapping[str, Mapping[str, Any]]) -> list[str]:
@@ -77,3 +78,48 @@ def comparison_table(result: Mapping[str, Any]) -> str:
             lines.append("  ".join("-" * w for w in widths))
     notes = [f"  {e['display']}: {e[NOTE]}" for e in result["metrics"].values() if e.get(NOTE)]
     return "\n".join(lines + (["", "Not finite:"] + notes if notes else []))
+
+
+def _sci(v: Any) -> str:
+    x = as_float(v)
+    return f"{x:.1e}" if math.isfinite(x) else format_number(x)
+
+
+def verify_table(report: Mapping[str, Any], max_studies: int = 5) -> str:
+    """`rexrank verify`'s table: per metric, studies checked, max and mean |ours − official|, the
+    tolerance and PASS/FAIL; then the studies that failed and why a metric was not verified."""
+    s = report["sample"]
+    d = report.get("dataset") or {}
+    head = (f"{report.get('system') or 'system'} on {d.get('config')} {d.get('split')}, {d.get('track')} track: "
+            f"{s['n']} of {s['of']} studies re-scored with the official code "
+            f"(seed {s['seed']}; {', '.join(f'{n} {k}' for k, n in s['strata'].items())})")
+    rows = [("Metric", "checked", "max |Δ|", "mean |Δ|", "tolerance", "result")]
+    notes = []
+    for m in report["metrics"].values():
+        verified = m["status"] != "NOT VERIFIED"
+        rows.append((m["display"], str(m["checked"]) if verified else "–", _sci(m["max_abs_diff"]) if verified else "–",
+                     _sci(m["mean_abs_diff"]) if verified else "–", _sci(m["tolerance"]) if verified else "–", m["status"]))
+        if m["status"] == "NOT VERIFIED":
+            notes.append(f"{m['display']}: not verified: {m['reason']}")
+        for f in m["failures"][:max_studies]:
+            if "labels_differ" in f:
+                notes.append(f"{m['display']}: FAIL study {f['study_id']}: CheXbert labels differ from f1chexbert's "
+                             f"({', '.join(f['labels_differ'])})")
+            else:
+                notes.append(f"{m['display']}: FAIL study {f['study_id']}: ours {format_number(f['ours'], 6)}, official "
+                             f"{format_number(f['official'], 6)} (|Δ| {_sci(f['abs_diff'])} > {_sci(m['tolerance'])})")
+        if len(m["failures"]) > max_studies:
+            notes.append(f"{m['display']}: ... {len(m['failures']) - max_studies} more failing studies in verify.json")
+        skipped = m.get("official_could_not_score") or []
+        if skipped:
+            notes.append(f"{m['display']}: {len(skipped)} sampled studies not comparable, the official code cannot "
+                         f"score them ({skipped[0]['reason']}), e.g. {skipped[0]['study_id']}")
+        if verified and m.get("tolerance_source", "").startswith("ours ran on"):
+            notes.append(f"{m['display']}: tolerance: {m['tolerance_source']}")
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = [head, ""]
+    for k, r in enumerate(rows):
+        lines.append("  ".join(f"{c:<{w}}" if i in (0, 5) else f"{c:>{w}}" for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines + ([""] + notes if notes else []))

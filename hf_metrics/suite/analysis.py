@@ -144,12 +144,20 @@ def normal_abnormal(result: Mapping[str, Any], studies=None, labels=None) -> dic
 # ------------------------------------------------------------------ sites
 
 
-def by_site(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None) -> dict[str, Any] | None:
+def sites_of(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None) -> list[str | None] | None:
+    """The site of each study (test sets with a ``site`` field, e.g. ReXGradient), else None."""
     if not studies:
         return None
     site_of = {s.get("study_id"): s.get("site") for s in studies}
     sites = [site_of.get(i) for i in result["per_study"]["study_id"]]
     if not any(s is not None for s in sites):
+        return None
+    return [None if s is None else str(s) for s in sites]
+
+
+def by_site(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    sites = sites_of(result, studies)
+    if sites is None:
         return None
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(sites):
@@ -264,6 +272,20 @@ def site_ranks(results: Sequence[Mapping[str, Any]], metric: str) -> dict[str, A
         for rank, (name, _) in enumerate(ordered, 1):
             ranks[name][site] = rank
     return {"metric": metric, "sites": sites, "systems": [n for n, _ in tables], "ranks": ranks}
+
+
+def study_strata(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None = None,
+                 labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per study, the groups the analyses use (normal/abnormal and its source, site), so that a
+    reader of the result (the explorer) can filter by them without the test set or the labels file."""
+    out: dict[str, Any] = {}
+    found = normal_labels(result, studies, labels)
+    if found is not None:
+        out["normal"], out["normal_source"] = found
+    sites = sites_of(result, studies)
+    if sites is not None:
+        out["site"] = sites
+    return out
 
 
 def analyse(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None = None,

@@ -47,7 +47,7 @@ def _device(options: Mapping[str, Any]) -> str:
     return pick_device(options.get("device"))
 
 
-def _models_in(obj: Any) -> list[dict]:
+def models_in(obj: Any) -> list[dict]:
     """Every model record (a dict with ``repo_id``) anywhere in a scorer's provenance."""
     found: list[dict] = []
     if isinstance(obj, dict):
@@ -55,10 +55,10 @@ def _models_in(obj: Any) -> list[dict]:
             found.append(obj)
         else:
             for v in obj.values():
-                found.extend(_models_in(v))
+                found.extend(models_in(v))
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            found.extend(_models_in(v))
+            found.extend(models_in(v))
     return found
 
 
@@ -132,10 +132,13 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
                               for name in chosen if len(runs[name].values) > 1},
         "details": {name: runs[name].details for name in runs if runs[name].details is not None},
         "empty_predictions": [i for i, t in zip(data.study_ids, texts) if not t.strip()],
+        # the texts scored, so a result can be re-checked (`rexrank verify`) and read (`rexrank explore`) alone
+        "texts": {"prediction": list(texts), "reference": list(data.references)},
     }
     from rexrank.metrics.suite import analysis
 
     results["analyses"] = analysis.analyse(results, studies=data.studies, labels=labels)
+    results["strata"] = analysis.study_strata(results, studies=data.studies, labels=labels)
     results["provenance"] = {
         "package": {"name": "rexrank", "version": __version__},
         "dataset": {"config": dataset, "split": split, "track": track, "manifest_sha256": data.manifest_sha256,
@@ -175,7 +178,7 @@ def _as_list(v: Any) -> list:
 def _unique_models(runs: Mapping[str, MetricRun]) -> list[dict]:
     seen: dict[tuple, dict] = {}
     for name, run in runs.items():
-        for m in _models_in(run.provenance):
+        for m in models_in(run.provenance):
             key = (m.get("repo_id"), m.get("resolved_revision"))
             seen.setdefault(key, {**m, "metrics": []})["metrics"].append(name)
     return list(seen.values())

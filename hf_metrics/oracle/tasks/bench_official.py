@@ -11,21 +11,13 @@ official code itself does:
 * radgraph: ``F1RadGraph(reward_level="all", model_type="radgraph")`` on (hyps, refs).
 """
 
-import importlib.util
-import os
 import sys
 import time
 
 
 def _task(name):
-    """A sibling task module, loaded as run.py loads tasks (never on sys.path: radgraph.py would
-    shadow the radgraph package)."""
-    key = "oracle_task_" + name
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(__file__), name + ".py"))
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
+    """A sibling task module, loaded as run.py loads tasks."""
+    return sys.modules["oracle_run"].load_task(name)
 
 
 def _bleu2(predictions, references):
