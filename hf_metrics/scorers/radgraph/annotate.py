@@ -1,7 +1,8 @@
 """Reports → RadGraph annotations (entities and relations), batched across reports.
 
-Each distinct text is annotated once per process: the annotator keeps what it has seen, so the
-reference side of a test set costs nothing the second time. Work is sorted by length (encoder
+Each distinct text is annotated once per process: the annotator keeps what it has seen (the
+``CACHE_LIMIT`` most recently used), so the reference side of a test set, or of an RL run's
+prompts, costs nothing the second time. Work is sorted by length (encoder
 segments by wordpieces, span scoring by words) so padding stays small.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -22,6 +24,7 @@ from rexrank.metrics.scorers.radgraph.text import (EncodedDoc, EncoderLayout, Wo
 from rexrank.metrics.scorers.radgraph.variants import Variant
 
 logger = logging.getLogger(__name__)
+CACHE_LIMIT = 200_000  # distinct reports whose annotations are kept (RL training scores new texts every step)
 
 @dataclass(frozen=True)
 class Annotation:
@@ -58,7 +61,7 @@ class RadGraphAnnotator:
     batch_size: int = 32
     split: Callable[[str], list[str]] = pretokenize  # the model type's pre-tokenisation
     word_budget: int = 4096
-    _cache: dict[str, Annotation] = field(default_factory=dict)
+    _cache: OrderedDict[str, Annotation] = field(default_factory=OrderedDict)  # least recently used first
 
     adds_special_tokens: bool = True  # what build_inputs_with_special_tokens does (see text.official_layout)
 
@@ -70,7 +73,12 @@ class RadGraphAnnotator:
         new = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if new:
             self._cache.update(zip(new, self._annotate(new, progress)))
-        return [self._cache[t] for t in texts]
+        out = [self._cache[t] for t in texts]
+        for t in texts:  # a reference that comes back every step stays; a one-off completion ages out
+            self._cache.move_to_end(t)
+        while len(self._cache) > CACHE_LIMIT:
+            self._cache.popitem(last=False)
+        return out
 
     # ---- pipeline ----------------------------------------------------------------------------
 
