@@ -16,10 +16,12 @@ CHECKOUT = HERE.parents[1]  # hf_metrics/oracle -> the checkout (editable instal
 
 
 class Oracle:
-    def __init__(self, python: str, env: dict[str, str]):
+    """``stderr``: where the packages' own prints go (default: ours); a benchmark passes a log file."""
+
+    def __init__(self, python: str, env: dict[str, str], stderr: Any = None):
         self._proc = subprocess.Popen(
             [python, str(HERE / "run.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=sys.stderr, env=env, text=True, cwd=str(CHECKOUT))
+            stderr=stderr or sys.stderr, env=env, text=True, cwd=str(CHECKOUT))
         self._lock = threading.Lock()
 
     def __call__(self, task: str, **args: Any) -> Any:

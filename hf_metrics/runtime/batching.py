@@ -9,15 +9,26 @@ from __future__ import annotations
 from typing import Iterator, Sequence
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:
-    """Indices of ``lengths`` in batches of at most ``batch_size``, longest first."""
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, min_fill: float = 0.0) -> Iterator[list[int]]:
+    """Indices of ``lengths`` in batches of at most ``batch_size``, longest first.
+
+    ``min_fill``: also start a new batch when the next item is shorter than ``min_fill`` times the
+    batch's longest, so that a few long texts do not pad many short ones (a reward call's 64 texts
+    of every length; attention costs the square of the padded length).
+    """
     if batch_size < 1:
         from rexrank.errors import InputError
 
         raise InputError(f"batch_size must be at least 1, not {batch_size}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    for start in range(0, len(order), batch_size):
-        yield order[start:start + batch_size]
+    batch: list[int] = []
+    for i in order:
+        if batch and (len(batch) == batch_size or lengths[i] < min_fill * lengths[batch[0]]):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int, width: int | None = None):

@@ -1,6 +1,7 @@
-"""Timing of the official implementations as their pipelines run them (for scripts/bench_metrics_core.py).
+"""Timing of the official implementations as their pipelines run them (for scripts/bench_metrics_core.py and
+scripts/bench_peers.py).
 
-Each action returns ``{"load": seconds, "score": seconds}``; nothing is memoised beyond what the
+Each action returns ``{"load": seconds, "score": seconds, "cpu": CPU seconds of both}``; nothing is memoised beyond what the
 official code itself does:
 * bleu2: CXR-Report-Metric's per-study fast-bleu loop;
 * bertscore: ``BERTScorer(...).score(cands, refs)`` (pinned prefix-space tokenisation);
@@ -39,6 +40,7 @@ def _bleu2(predictions, references):
 def _bertscore(predictions, references):
     bertscore = _task("bertscore")
 
+    bertscore._SCORER = None  # a fresh BERTScorer every time: load is timed, as on the other sides
     t = time.perf_counter()
     bertscore._scorer()
     load = time.perf_counter() - t
@@ -103,5 +105,9 @@ def _radgraph(predictions, references, model_cache_dir):
 
 
 def run(metric, predictions, references, **args):
-    return {"bleu2": _bleu2, "bertscore": _bertscore, "chexbert": _chexbert, "semb_score": _semb_score,
-            "radgraph": _radgraph}[metric](predictions, references, **args)
+    """The action's seconds, plus ``cpu``: this process's CPU seconds for load and score together."""
+    start = time.process_time()
+    out = {"bleu2": _bleu2, "bertscore": _bertscore, "chexbert": _chexbert, "semb_score": _semb_score,
+           "radgraph": _radgraph}[metric](predictions, references, **args)
+    out["cpu"] = time.process_time() - start
+    return out
