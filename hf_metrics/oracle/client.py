@@ -16,8 +16,9 @@ CHECKOUT = HERE.parents[1]  # hf_metrics/oracle -> the checkout (editable instal
 
 
 class Oracle:
+    """``stderr``: where the packages' own prints go (default: ours); a benchmark passes a log file."""
+
     def __init__(self, python: str, env: dict[str, str], stderr: Any = None):
-        """``stderr``: where the packages' own output goes (a log file for users; the terminal by default)."""
         self._proc = subprocess.Popen(
             [python, str(HERE / "run.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=stderr or sys.stderr, env=env, text=True, cwd=str(CHECKOUT))

@@ -25,22 +25,30 @@ def batch_defaults(device: str, batch_size: int | None = None, max_tokens: int |
             int(max_tokens or (CUDA_TOKENS if cuda else CPU_TOKENS)))
 
 
-def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> Iterator[list[int]]:
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None,
+                          min_fill: float = 0.0) -> Iterator[list[int]]:
     """Indices of ``lengths`` in batches, longest first: at most ``batch_size`` items, and (when
     ``max_tokens`` is given) at most ``max_tokens`` padded positions (items × the batch's longest),
-    never fewer than one item."""
+    never fewer than one item.
+
+    ``min_fill``: also start a new batch when the next item is shorter than ``min_fill`` times the
+    batch's longest, so that a few long texts do not pad many short ones (a reward call's 64 texts
+    of every length; attention costs the square of the padded length).
+    """
     if batch_size < 1 or (max_tokens is not None and max_tokens < 1):
         from rexrank.errors import InputError
 
         raise InputError(f"batch_size and max_tokens must be at least 1, not {batch_size} / {max_tokens}")
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-    start = 0
-    while start < len(order):
-        size = batch_size
-        if max_tokens is not None:
-            size = max(1, min(batch_size, max_tokens // max(1, lengths[order[start]])))
-        yield order[start:start + size]
-        start += size
+    batch: list[int] = []
+    for i in order:
+        if batch and (len(batch) == batch_size or lengths[i] < min_fill * lengths[batch[0]]
+                      or (max_tokens is not None and (len(batch) + 1) * lengths[batch[0]] > max_tokens)):
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
 
 
 def pad_ids(sequences: Sequence[Sequence[int]], pad_id: int, width: int | None = None):

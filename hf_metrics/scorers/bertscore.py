@@ -93,7 +93,7 @@ class _Encoder:
         todo = [t for t in dict.fromkeys(texts) if t not in cache]
         if todo:
             ids = self.token_ids(todo, prefix_space)
-            batches = list(length_sorted_batches([len(i) for i in ids], batch_size, max_tokens))
+            batches = list(length_sorted_batches([len(i) for i in ids], batch_size, max_tokens, min_fill=0.5))
             with torch.inference_mode():
                 for batch in progress(batches, len(batches), "BERTScore", show_progress):
                     input_ids, mask = pad_ids([ids[i] for i in batch], self.pad_id)

@@ -96,7 +96,7 @@ class _CheXbert:
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         if todo:
             ids = self.token_ids(todo)
-            batches = list(length_sorted_batches([len(i) for i in ids], batch_size, max_tokens))
+            batches = list(length_sorted_batches([len(i) for i in ids], batch_size, max_tokens, min_fill=0.5))
             with torch.inference_mode():
                 for batch in progress(batches, len(batches), "CheXbert", show_progress):
                     input_ids, mask = pad_ids([ids[i] for i in batch], self.tokenizer.pad_token_id)

@@ -1,7 +1,8 @@
 """Reports → RadGraph annotations (entities and relations), batched across reports.
 
-Each distinct text is annotated once per process: the annotator keeps what it has seen, so the
-reference side of a test set costs nothing the second time. Work is sorted by length (encoder
+Each distinct text is annotated once per process: the annotator keeps what it has seen (the
+``CACHE_LIMIT`` most recently used), so the reference side of a test set, or of an RL run's
+prompts, costs nothing the second time. Work is sorted by length (encoder
 segments by wordpieces, span scoring by words) so padding stays small.
 """
 
@@ -9,18 +10,22 @@ from __future__ import annotations
 
 import logging
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from rexrank.metrics.runtime import models
 from rexrank.metrics.scorers.radgraph.checkpoint import RadGraphCheckpoint, read_checkpoint
-from rexrank.metrics.scorers.radgraph.text import EncodedDoc, WordPiecer, segments
+from rexrank.metrics.scorers.radgraph.text import (EncodedDoc, EncoderLayout, WordPiecer, official_layout, pretokenize,
+                                                   special_tokens)
+from rexrank.metrics.scorers.radgraph.variants import Variant
 
 logger = logging.getLogger(__name__)
 WORD_BUDGET_CPU, WORD_BUDGET_CUDA = 4096, 32768  # words per span-scoring batch (spans: 8 per word)
+CACHE_LIMIT = 200_000  # distinct reports whose annotations are kept (RL training scores new texts every step)
 
 @dataclass(frozen=True)
 class Annotation:
@@ -56,17 +61,26 @@ class RadGraphAnnotator:
     provenance: dict[str, Any]
     batch_size: int = 64  # encoder segments per forward pass, at most
     max_tokens: int = 1024  # padded wordpieces per forward pass, at most
+    split: Callable[[str], list[str]] = pretokenize  # the model type's pre-tokenisation
     word_budget: int = 4096  # words per span-scoring batch (batch × longest report)
-    _cache: dict[str, Annotation] = field(default_factory=dict)
+    _cache: OrderedDict[str, Annotation] = field(default_factory=OrderedDict)  # least recently used first
+
+    adds_special_tokens: bool = True  # what build_inputs_with_special_tokens does (see text.official_layout)
 
     def __post_init__(self) -> None:
-        self._pieces = WordPiecer(self.tokenizer)
+        self._pieces = WordPiecer(self.tokenizer, self.split)
+        self._start_ids, self._end_ids = special_tokens(self.tokenizer)
 
     def __call__(self, texts: Sequence[str], progress: bool = False) -> list[Annotation]:
         new = [t for t in dict.fromkeys(texts) if t not in self._cache]
         if new:
             self._cache.update(zip(new, self._annotate(new, progress)))
-        return [self._cache[t] for t in texts]
+        out = [self._cache[t] for t in texts]
+        for t in texts:  # a reference that comes back every step stays; a one-off completion ages out
+            self._cache.move_to_end(t)
+        while len(self._cache) > CACHE_LIMIT:
+            self._cache.popitem(last=False)
+        return out
 
     # ---- pipeline ----------------------------------------------------------------------------
 
@@ -74,13 +88,23 @@ class RadGraphAnnotator:
         import torch
 
         docs = self._pieces.encode(texts)
-        pieces = self._encode(docs, progress)
-        piece_start = np.concatenate(([0], np.cumsum([len(d.piece_ids) for d in docs])[:-1])).astype(np.int64)
+        layouts = [official_layout(d.piece_ids, self.max_length, self._start_ids, self._end_ids, self.adds_special_tokens)
+                   for d in docs]
+        pieces = self._encode(layouts, progress)
+        out_start = np.concatenate(([0], np.cumsum([len(x.take) for x in layouts])[:-1])).astype(np.int64)
         found_e: list[np.ndarray] = []
         found_r: list[np.ndarray] = []
         with_words = [i for i, d in enumerate(docs) if d.words]
         order = sorted(with_words, key=lambda i: len(docs[i].words))
         from rexrank.metrics.scorers.radgraph.model import word_embeddings
+
+        def offsets(i: int) -> tuple[np.ndarray, np.ndarray]:
+            """Word spans into the embedder's output, shifted past the start tokens and cut at its
+            end (allennlp's batched_span_select masks what lies beyond)."""
+            first = docs[i].word_first + len(self._start_ids)
+            stop = np.minimum(first + docs[i].word_count, len(layouts[i].take))
+            count = np.where(docs[i].word_count > 0, np.maximum(stop - first, 0), 0)
+            return first + out_start[i], count
 
         lo = 0
         while lo < len(order):
@@ -89,8 +113,9 @@ class RadGraphAnnotator:
                 hi += 1
             batch = order[lo:hi]
             lo = hi
-            first = torch.from_numpy(np.concatenate([docs[i].word_first + piece_start[i] for i in batch]))
-            count = torch.from_numpy(np.concatenate([docs[i].word_count for i in batch]))
+            spans = [offsets(i) for i in batch]
+            first = torch.from_numpy(np.concatenate([f for f, _ in spans]))
+            count = torch.from_numpy(np.concatenate([c for _, c in spans]))
             flat = word_embeddings(pieces, first.to(self.device), count.to(self.device))
             n_words = torch.tensor([len(docs[i].words) for i in batch], device=self.device)
             words = torch.nn.utils.rnn.pad_sequence(list(flat.split(n_words.tolist())), batch_first=True)
@@ -102,47 +127,47 @@ class RadGraphAnnotator:
                 found_r.append(np.concatenate([ids[relations[:, :1].numpy()], relations[:, 1:].numpy()], 1))
         return self._decode(docs, found_e, found_r)
 
-    def _encode(self, docs: list[EncodedDoc], progress: bool):
-        """Every report's wordpiece vectors, concatenated in report order: (total pieces, H)."""
+    def _encode(self, layouts: list[EncoderLayout], progress: bool):
+        """Every report's embedder output (its ``take`` positions), concatenated in report order: (total, H)."""
         import torch
 
         encoder = self.model.encoder
-        tok = self.tokenizer
-        cls_id, sep_id, pad_id = tok.cls_token_id, tok.sep_token_id, tok.pad_token_id or 0
-        segs = []  # (global first piece, ids)
-        start = 0
-        for doc in docs:
-            for a, b in segments(len(doc.piece_ids), self.max_length):
-                segs.append((start + a, doc.piece_ids[a:b]))
-            start += len(doc.piece_ids)
-        out = torch.zeros(start, encoder.config.hidden_size, device=self.device)
+        pad_id = self.tokenizer.pad_token_id or 0
+        rows = []  # (global position of the row's first id, ids)
+        base = 0
+        for layout in layouts:
+            rows += [(base + a, layout.ids[a:b]) for a, b in layout.rows]
+            base += len(layout.ids)
+        hidden_all = torch.zeros(base, encoder.config.hidden_size, device=self.device)
         from rexrank.metrics.runtime.batching import length_sorted_batches
 
-        batches = list(length_sorted_batches([len(ids) + 2 for _, ids in segs], self.batch_size, self.max_tokens))
+        batches = list(length_sorted_batches([len(ids) for _, ids in rows], self.batch_size, self.max_tokens))
         if progress:
             from tqdm.auto import tqdm
 
             batches = tqdm(batches, desc="RadGraph encoder", unit="batch")
         with torch.inference_mode():
             for batch in batches:
-                width = len(segs[batch[0]][1]) + 2
+                width = len(rows[batch[0]][1])
                 ids = np.full((len(batch), width), pad_id, dtype=np.int64)
                 mask = np.zeros((len(batch), width), dtype=np.int64)
                 dest = []
                 for row, i in enumerate(batch):
-                    first, piece_ids = segs[i]
-                    n = len(piece_ids)
-                    ids[row, 0], ids[row, 1:n + 1], ids[row, n + 1] = cls_id, piece_ids, sep_id
-                    mask[row, :n + 2] = 1
-                    dest.append(np.arange(first, first + n))
+                    first, row_ids = rows[i]
+                    ids[row, :len(row_ids)] = row_ids
+                    mask[row, :len(row_ids)] = 1
+                    dest.append(np.arange(first, first + len(row_ids)))
                 ids_t = torch.from_numpy(ids).to(self.device)
                 mask_t = torch.from_numpy(mask).to(self.device)
                 hidden = encoder(input_ids=ids_t, attention_mask=mask_t.float()).last_hidden_state
-                inner = mask_t.bool()
-                inner[:, 0] = False
-                inner[torch.arange(len(batch), device=self.device), mask_t.sum(1) - 1] = False
-                out[torch.from_numpy(np.concatenate(dest)).to(self.device)] = hidden[inner].float()
-        return out
+                hidden_all[torch.from_numpy(np.concatenate(dest)).to(self.device)] = hidden[mask_t.bool()].float()
+        base = 0
+        take = []
+        for layout in layouts:
+            take.append(layout.take + base)
+            base += len(layout.ids)
+        index = torch.from_numpy(np.concatenate(take) if take else np.zeros(0, np.int64)).to(self.device)
+        return hidden_all[index]
 
     def _decode(self, docs: list[EncodedDoc], found_e: list[np.ndarray], found_r: list[np.ndarray]) -> list[Annotation]:
         ner, rel = self.model.ner_labels, self.model.relation_labels
@@ -164,41 +189,55 @@ class RadGraphAnnotator:
 
 
 def load_annotator(model: str | None = None, encoder: str | None = None, device: str | None = None,
-                   batch_size: int | None = None, half: bool = False, max_tokens: int | None = None) -> RadGraphAnnotator:
-    """The RadGraph annotator for ``model`` (default: the registry's RRG_scorers radgraph.tar.gz;
-    else ``repo@revision``, a folder, or a ``radgraph.tar.gz`` path), loaded once per process and device.
-    Batch sizes default by device (:func:`~rexrank.metrics.runtime.batching.batch_defaults`)."""
-    from rexrank.metrics.registry import PUBMEDBERT, RRG_SCORERS_RADGRAPH
+                   batch_size: int | None = None, half: bool = False, max_tokens: int | None = None,
+                   model_type: str = "radgraph") -> RadGraphAnnotator:
+    """The RadGraph annotator of ``model_type`` (radgraph 0.1.18's name: ``radgraph``,
+    ``radgraph-xl``, ``modern-radgraph-xl``) for ``model`` (default: the registry's archive of that
+    type in StanfordAIMI/RRG_scorers; else ``repo@revision``, a folder, or an archive path),
+    loaded once per process and device. Batch sizes default by device
+    (:func:`~rexrank.metrics.runtime.batching.batch_defaults`)."""
+    from rexrank.metrics.registry import PUBMEDBERT, radgraph_archive
     from rexrank.metrics.runtime.batching import batch_defaults
+    from rexrank.metrics.scorers.radgraph.variants import get_variant
 
-    if model and os.path.isfile(model):  # a radgraph.tar.gz on disk
+    variant = get_variant(model_type)
+    default_ref = radgraph_archive(variant.model_type)
+    if model and os.path.isfile(model):  # an archive on disk
         path = Path(model).resolve()
         resolved = models.ResolvedModel(models.ModelRef(str(path), "local"), path, "local", "local")
     else:
-        ref = models.parse_model_spec(model, RRG_SCORERS_RADGRAPH) if model else RRG_SCORERS_RADGRAPH
+        ref = models.parse_model_spec(model, default_ref) if model else default_ref
         resolved = models.resolve(ref)
     device = models.pick_device(device)
     dtype = models.default_dtype(device, half)  # fp32 unless half=True on CUDA (the encoder only)
     batch_size, max_tokens = batch_defaults(device, batch_size, max_tokens)
 
     def build() -> RadGraphAnnotator:
-        checkpoint = read_checkpoint(resolved.path)
-        annotator = _build(checkpoint, resolved, encoder, PUBMEDBERT, device, batch_size)
+        checkpoint = read_checkpoint(resolved.path, variant.archive)
+        annotator = _build(checkpoint, resolved, encoder, PUBMEDBERT, device, batch_size, variant)
         annotator.model.encoder.to(dtype)
         annotator.provenance["encoder_dtype"] = str(dtype).replace("torch.", "")
         return annotator
 
-    annotator = models.load_once(("radgraph", str(resolved.path), encoder, device, str(dtype)), build)
+    key = ("radgraph", variant.model_type, str(resolved.path), encoder, device, str(dtype))
+    annotator = models.load_once(key, build)
     annotator.batch_size, annotator.max_tokens = batch_size, max_tokens
     annotator.word_budget = WORD_BUDGET_CUDA if device.startswith("cuda") else WORD_BUDGET_CPU
     return annotator
 
 
+# Config and tokenizer files of an encoder the archive names (its weights come from weights.th);
+# snapshot_download skips the patterns a repo does not have.
+ENCODER_FILES = ("config.json", "vocab.txt", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                 "special_tokens_map.json")
+
+
 def _build(checkpoint: RadGraphCheckpoint, resolved: models.ResolvedModel, encoder: str | None,
-           default_encoder: models.ModelRef, device: str, batch_size: int) -> RadGraphAnnotator:
+           default_encoder: models.ModelRef, device: str, batch_size: int, variant: Variant) -> RadGraphAnnotator:
     import transformers
 
     from rexrank.metrics.scorers.radgraph.model import UNUSED_PREFIXES, RadGraphModel
+    from rexrank.metrics.scorers.radgraph.text import adds_special_tokens_in_v4
     from rexrank.errors import CheckpointMismatchError
 
     try:
@@ -207,20 +246,33 @@ def _build(checkpoint: RadGraphCheckpoint, resolved: models.ResolvedModel, encod
     except (KeyError, TypeError) as err:
         raise CheckpointMismatchError(f"{checkpoint.source}: config.json has no BERT embedder ({err})") from err
     if encoder:
-        enc_ref = models.parse_model_spec(encoder, default_encoder)
+        enc_ref = models.parse_model_spec(encoder, models.ModelRef(encoder, "main", ENCODER_FILES))
     elif name == default_encoder.repo_id:
         enc_ref = default_encoder
-    else:
-        enc_ref = models.parse_model_spec(name, models.ModelRef(name, "main", default_encoder.files))
+    else:  # the encoder the archive names (radgraph 0.1.18 asks for it by that name, at its main revision)
+        enc_ref = models.parse_model_spec(name, models.ModelRef(name, "main", ENCODER_FILES))
     enc = models.resolve(enc_ref)
     tokenizer = transformers.AutoTokenizer.from_pretrained(str(enc.path))
     bert_config = transformers.AutoConfig.from_pretrained(str(enc.path))
     try:
-        model = RadGraphModel(checkpoint.config, checkpoint.labels, transformers.AutoModel.from_config(bert_config))
+        model = RadGraphModel(checkpoint.config, checkpoint.labels, transformers.AutoModel.from_config(bert_config),
+                              dataset=variant.model_type)
     except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointMismatchError(f"{checkpoint.source}: unsupported RadGraph config or vocabulary: {err}") from err
-    models.check_state_dict(model, checkpoint.state_dict, f"RadGraph ({checkpoint.source})",
+        raise CheckpointMismatchError(f"{checkpoint.source}: unsupported {variant.model_type} config or vocabulary: "
+                                      f"{err}. Is it the {variant.archive} of model_type={variant.model_type!r}?") from err
+    models.check_state_dict(model, checkpoint.state_dict, f"RadGraph {variant.model_type} ({checkpoint.source})",
                             ignore_unexpected=UNUSED_PREFIXES)
     model.to(device).eval()
-    provenance = {"radgraph": resolved.provenance(), "encoder": enc.provenance(), "max_length": max_length}
-    return RadGraphAnnotator(model, tokenizer, max_length, device, provenance, batch_size)
+    provenance = {"radgraph": resolved.provenance(), "encoder": enc.provenance(), "encoder_name_in_config": name,
+                  "encoder_architecture": type(model.encoder).__name__, "max_length": max_length,
+                  "model_type": variant.model_type}
+    adds = adds_special_tokens_in_v4(_json(enc.path / "tokenizer_config.json"), getattr(bert_config, "model_type", None))
+    provenance["special_tokens_per_segment"] = adds
+    return RadGraphAnnotator(model, tokenizer, max_length, device, provenance, batch_size, split=variant.pretokenize,
+                             adds_special_tokens=adds)
+
+
+def _json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

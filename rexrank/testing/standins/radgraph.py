@@ -1,4 +1,6 @@
-"""Random-weight stand-in for RadGraph: ``radgraph.tar.gz`` + the PubMedBERT encoder it names.
+"""Random-weight stand-ins for RadGraph: ``radgraph.tar.gz`` + the PubMedBERT encoder it names,
+and the same for radgraph 0.1.18's ``radgraph-xl`` (a BERT encoder) and ``modern-radgraph-xl``
+(a ModernBERT encoder with a byte-level BPE tokenizer).
 
 * ``build_pubmedbert``: what ``microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext``
   holds (config, WordPiece ``vocab.txt``, tokenizer config, and ``model.safetensors``, which the
@@ -29,9 +31,14 @@ import tarfile
 from pathlib import Path
 
 
-
 PUBMEDBERT_ID = "microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext"
 RRG_ID = "StanfordAIMI/RRG_scorers"
+# The encoder each stand-in archive's config.json names. radgraph-xl's is CXR-BERT (RadEval's docs;
+# a public deployment pins this repo for radgraph-xl.tar.gz); modern-radgraph-xl's real id could not
+# be established without Hub access, so the stand-in names a ModernBERT id of its own: the scorer
+# reads whichever id the archive names, so nothing depends on this one.
+ENCODER_IDS = {"radgraph": PUBMEDBERT_ID, "radgraph-xl": "microsoft/BiomedVLP-CXR-BERT-general",
+               "modern-radgraph-xl": "answerdotai/ModernBERT-base"}
 # (scale, bias shift per label) of the final NER (ANAT-DP, OBS-DP, OBS-U, OBS-DA) and relation
 # (modify, located_at, suggestive_of) layers, and the mention pruner's scale, per size: chosen on
 # IU-Xray findings so that about one span in six is an entity, all labels occur, relations are
@@ -39,6 +46,13 @@ RRG_ID = "StanfordAIMI/RRG_scorers"
 # quadratic in the number of raw relations).
 SCALING = {"tiny": (30.0, [-1.03, 3.19, -5.48, -2.65], [1.1, 1.4, -0.7], 0.1),
            "real": (30.0, [-1.08, -4.23, 1.88, 1.18], [-1.5, 1.8, -4.5], 0.1)}
+# The same for the XL models' 11 NER labels (in the oracle task's XL_NER_LABELS order).
+XL_SCALING = {  # fitted on IU-Xray findings: every label occurs, about one span in twelve is an entity
+    "radgraph-xl": {"tiny": (30.0, [0.54, -1.22, -3.71, -2.51, -0.74, -3.3, -2.05, -0.96, -1.04, -7.88, -0.02],
+                             [3.46, 4.92, 5.68], 0.1)},
+    "modern-radgraph-xl": {"tiny": (30.0, [0.11, 0.19, -4.93, -2.29, -1.72, -2.31, -2.09, -1.23, -0.3, -8.06, -0.87],
+                                    [-0.42, 4.04, 1.6], 0.1)},
+}
 
 
 WORDS = ("no pleural effusion pneumothorax focal consolidation mild moderate small large left right bilateral "
@@ -86,14 +100,8 @@ def build_pubmedbert(out_dir: str | Path, size: str = "tiny", seed: int = 0,
     return out
 
 
-def build_radgraph(out_dir: str | Path, encoder_dir: str | Path, size: str = "tiny", seed: int = 0) -> Path:
-    """Write ``out_dir/radgraph.tar.gz`` (and its extracted ``out_dir/radgraph/``) for ``encoder_dir``."""
-    out = Path(out_dir)
-    model_dir = out / "radgraph"
-    scale, ner_bias, rel_bias, mention_scale = SCALING[size]
-    request = {"action": "build", "model_dir": str(model_dir), "encoder_dir": str(encoder_dir),
-               "encoder_name": PUBMEDBERT_ID, "seed": seed, "scale": scale, "ner_bias": ner_bias,
-               "rel_bias": rel_bias, "mention_scale": mention_scale}
+def _oracle_task(request: dict) -> None:
+    """Run one action of the oracle's radgraph task (radgraph 0.1.18's own classes) in its venv."""
     from rexrank.metrics.oracle.client import TASKS, oracle_python
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
@@ -103,11 +111,23 @@ def build_radgraph(out_dir: str | Path, encoder_dir: str | Path, size: str = "ti
         raise FileNotFoundError(f"oracle venv not found at {python}: run `bash scripts/oracle_env.sh`")
     subprocess.run([str(python), "-P", str(TASKS / "radgraph.py"), json.dumps(request)],
                    check=True, env=env, stdout=subprocess.DEVNULL)
-    return _archive(model_dir, out / "radgraph.tar.gz")
+
+
+def build_radgraph(out_dir: str | Path, encoder_dir: str | Path, size: str = "tiny", seed: int = 0,
+                   model_type: str = "radgraph") -> Path:
+    """Write ``out_dir/<model_type>.tar.gz`` (and its extracted ``out_dir/<model_type>/``, where
+    radgraph 0.1.18 looks first) for ``encoder_dir``, its config naming the encoder's Hub id."""
+    out = Path(out_dir)
+    model_dir = out / model_type
+    scale, ner_bias, rel_bias, mention_scale = (SCALING if model_type == "radgraph" else XL_SCALING[model_type])[size]
+    _oracle_task({"action": "build", "model_dir": str(model_dir), "encoder_dir": str(encoder_dir),
+                  "encoder_name": ENCODER_IDS[model_type], "seed": seed, "scale": scale, "ner_bias": ner_bias,
+                  "rel_bias": rel_bias, "mention_scale": mention_scale, "model_type": model_type})
+    return _archive(model_dir, out / f"{model_type}.tar.gz")
 
 
 def _archive(model_dir: Path, archive: Path, compresslevel: int = 9) -> Path:
-    """``radgraph.tar.gz`` with the three entries at the top level, as in ``StanfordAIMI/RRG_scorers``."""
+    """``<model_type>.tar.gz`` with the three entries at the top level, as in ``StanfordAIMI/RRG_scorers``."""
     with tarfile.open(archive, "w:gz", compresslevel=compresslevel) as tar:
         for name in ("config.json", "vocabulary", "weights.th"):
             tar.add(model_dir / name, arcname=name)
@@ -214,21 +234,40 @@ def build_radgraph_native(out_dir: str | Path, encoder_dir: str | Path, size: st
     return _archive(model_dir, out / "radgraph.tar.gz", compresslevel)
 
 
-def build_all(out_dir: str | Path, size: str = "tiny", seed: int = 0,
-              extra_texts: list[str] | None = None, native: bool = False) -> dict[str, Path]:
-    """Both parts: ``{"encoder": folder, "archive": radgraph.tar.gz, "model_cache_dir": folder}``;
-    ``model_cache_dir`` is what ``radgraph.RadGraph(model_cache_dir=...)`` takes. ``native``: write
-    the archive without the official package (:func:`build_radgraph_native`)."""
+def build_encoder(out_dir: str | Path, model_type: str, size: str = "tiny", seed: int = 0,
+                  extra_texts: list[str] | None = None) -> Path:
+    """The encoder folder of a model type: an uncased WordPiece BERT for radgraph and radgraph-xl
+    (PubMedBERT, CXR-BERT), a cased byte-level-BPE ModernBERT (built in the oracle venv, so its
+    files are what transformers 4 saved) for modern-radgraph-xl."""
+    if model_type != "modern-radgraph-xl":
+        return build_pubmedbert(out_dir, size=size, seed=seed, extra_texts=extra_texts)
+    _oracle_task({"action": "build_modernbert", "out_dir": str(out_dir), "seed": seed, "size": size,
+                  "corpus": list(extra_texts or [])})
+    return Path(out_dir)
+
+
+def build_all(out_dir: str | Path, size: str = "tiny", seed: int = 0, extra_texts: list[str] | None = None,
+              model_type: str = "radgraph", native: bool = False) -> dict[str, Path]:
+    """Both parts: ``{"encoder": folder, "archive": <model_type>.tar.gz, "model_cache_dir": folder}``;
+    ``model_cache_dir`` is what ``radgraph.RadGraph(model_type=..., model_cache_dir=...)`` takes.
+    ``native``: write the original RadGraph's archive without the official package
+    (:func:`build_radgraph_native`)."""
     out = Path(out_dir)
-    encoder = build_pubmedbert(out / "pubmedbert", size=size, seed=seed, extra_texts=extra_texts)
-    build = build_radgraph_native if native else build_radgraph
-    archive = build(out / "rrg", encoder, size=size, seed=seed)
-    return {"encoder": encoder, "archive": archive, "model_cache_dir": out / "rrg"}
+    folder = "pubmedbert" if model_type == "radgraph" else f"encoder-{model_type}"
+    encoder = build_encoder(out / folder, model_type, size=size, seed=seed, extra_texts=extra_texts)
+    if native:
+        if model_type != "radgraph":
+            raise ValueError(f"native stand-ins exist for the original RadGraph only, not {model_type}")
+        archive = build_radgraph_native(out / "rrg", encoder, size=size, seed=seed)
+    else:
+        archive = build_radgraph(out / "rrg", encoder, size=size, seed=seed, model_type=model_type)
+    return {"encoder": encoder, "archive": archive, "model_cache_dir": out / "rrg", "model_type": model_type}
 
 
-def store_in_hub_cache(parts: dict[str, Path]) -> None:
-    """Put both under their real repo ids in the current HF cache (``HF_HUB_CACHE``)."""
+def store_in_hub_cache(parts: dict) -> None:
+    """Put both under their repo ids in the current HF cache (``HF_HUB_CACHE``)."""
     from rexrank.testing.hubcache import put_files, put_folder
 
-    put_folder(PUBMEDBERT_ID, parts["encoder"])
-    put_files(RRG_ID, {"radgraph.tar.gz": parts["archive"]})
+    model_type = parts.get("model_type", "radgraph")
+    put_folder(ENCODER_IDS[model_type], parts["encoder"])
+    put_files(RRG_ID, {Path(parts["archive"]).name: parts["archive"]})
