@@ -4,6 +4,8 @@
   rexrank data build iu_xray --manifest ReXRank_IUXray_test.json --out data/rexrank   # your copy (test)
   rexrank data build mimic_cxr --data-dir /data/mimic-cxr-jpg/files --out data/rexrank  # + images
   rexrank data build rexgradient --manifest rexgradient_test.json --out data/rexrank   # private set
+  rexrank data build rexgradient_160k --out data/rexrank        # gated Hub dataset (HF_TOKEN)
+  rexrank data images rexgradient_160k --out /data/rexgradient   # download + extract its images
 
 Then: datasets.load_dataset("data/rexrank", "iu_xray", split="test"). Several configs built into
 one --out folder share one dataset card. --push-to-hub REPO_ID uploads the folder with the token
@@ -38,6 +40,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--push-to-hub", metavar="REPO_ID", help="upload the folder to this Hub dataset repo "
                                                                 "(token from HF_TOKEN)")
     build.add_argument("--private", action="store_true", help="create the Hub repo as private")
+    build.add_argument("--site-field", help="rexgradient_160k: the metadata field to read as each study's site "
+                                            "(no public source names one; default $REXRANK_REXGRADIENT_SITE_FIELD)")
+    images = sub.add_parser("images", help="ReXGradient-160K: download and extract the image archive",
+                            description="Download the deid_png.partNN files of the gated Hub dataset (token from "
+                                        "HF_TOKEN; about 150 GB) or use parts you already have, and extract them "
+                                        "into OUT/deid_png/. Then pass --data-dir OUT. Rerunning resumes.")
+    images.add_argument("config", choices=[c for c in CONFIGS if get_test_set(c).hub_dataset], help="the test set")
+    images.add_argument("--out", required=True, help="folder to extract into (the image root: it will hold deid_png/)")
+    images.add_argument("--parts-dir", help="folder with deid_png.part00, part01, ... already downloaded "
+                                            "(default: download them into OUT/parts)")
+    images.add_argument("--no-download", action="store_true", help="only use the parts in --parts-dir")
 
 
 def manifest_files(config: str, manifest_args: list[str], split_args: list[str]) -> dict[str, str | None]:
@@ -63,6 +76,8 @@ def manifest_files(config: str, manifest_args: list[str], split_args: list[str])
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.action == "images":
+        return run_images(args)
     from rexrank.datasets import export
 
     files = manifest_files(args.config, args.manifest, args.split)
@@ -70,11 +85,26 @@ def run(args: argparse.Namespace) -> int:
         export.hub_token()
         export.refuse_public_images([args.config] if args.data_dir else [], args.private)
     counts = export.build(args.config, args.out, manifest_files=files, data_dir=args.data_dir,
-                          max_shard_size=args.max_shard_size)
+                          max_shard_size=args.max_shard_size, site_field=args.site_field)
     for split, n in counts.items():
         print(f"{args.config}\t{split}\t{n} studies\t{args.out}")
     print(f'load with: datasets.load_dataset("{args.out}", "{args.config}", split="{next(iter(counts))}")')
     if args.push_to_hub:
         url = export.push(args.out, args.push_to_hub, private=args.private)
         print(f"pushed: {url}")
+    return 0
+
+
+def run_images(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rexrank.datasets import rexgradient
+
+    out = Path(args.out)
+    parts_dir = Path(args.parts_dir) if args.parts_dir else out / "parts"
+    parts = rexgradient.local_parts(parts_dir) if args.no_download else rexgradient.download_image_parts(parts_dir)
+    counts = rexgradient.extract_images(parts, out)
+    print(f"{args.config}\timages\t{counts['written']} written, {counts['kept']} already there, "
+          f"{counts['skipped']} skipped\t{out / rexgradient.IMAGE_ROOT_NAME}")
+    print(f"use: --data-dir {out}")
     return 0

@@ -20,6 +20,8 @@ from typing import Mapping
 
 from rexrank.datasets import manifests, registry
 from rexrank.errors import InputError, RexrankError
+from rexrank.datasets.benchmark import EVAL_YAML
+from rexrank.hub import hub_token  # noqa: F401  (the CLI checks the token before a build)
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +31,8 @@ _SHARD = re.compile(r"^(?P<split>[a-z]+)-(?P<i>\d{5})-of-(?P<n>\d{5})\.parquet$"
 
 
 def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[str, str | None] | None = None,
-          data_dir: str | os.PathLike | None = None, max_shard_size: str | int = "500MB") -> dict[str, int]:
+          data_dir: str | os.PathLike | None = None, max_shard_size: str | int = "500MB",
+          site_field: str | None = None) -> dict[str, int]:
     """Build ``config`` into ``out_dir``; returns ``{split: number of studies}``.
 
     ``manifest_files`` maps each split to build to a local manifest (None: the pinned official
@@ -46,7 +49,8 @@ def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[st
     with tempfile.TemporaryDirectory(prefix="rexrank-build-") as tmp:
         builder = Rexrank(config_name=config, cache_dir=str(Path(tmp) / "cache"),
                           data_dir=str(data_dir) if data_dir is not None else None,
-                          manifest_files={s: (str(p) if p is not None else None) for s, p in splits.items()})
+                          manifest_files={s: (str(p) if p is not None else None) for s, p in splits.items()},
+                          site_field=site_field)
         prepared = Path(tmp) / "prepared"
         try:
             builder.download_and_prepare(str(prepared), file_format="parquet", max_shard_size=max_shard_size)
@@ -61,6 +65,7 @@ def build(config: str, out_dir: str | os.PathLike, *, manifest_files: Mapping[st
         "matches_pinned": m.matches_pinned, "images": data_dir is not None,
     } for split, m in builder.manifests_used.items()})
     write_card(out, config, info)
+    write_eval_yaml(out)
     logger.info("built %s into %s: %s", config, out, ", ".join(f"{s} {n} studies" for s, n in counts.items()))
     return counts
 
@@ -182,19 +187,39 @@ def write_card(out: Path, config: str, info) -> None:
     path.write_text(join_card(header, body.rstrip("\n") + "\n" + provenance_section(read_builds(out))), encoding="utf-8")
 
 
+def write_eval_yaml(out: Path) -> Path:
+    """``out/eval.yaml``: the benchmark's tasks for every config built into ``out`` (see ``benchmark``)."""
+    from rexrank.datasets import benchmark
+
+    path = out / benchmark.EVAL_YAML
+    path.write_text(benchmark.eval_yaml(c for c in registry.CONFIGS if (out / c).is_dir() and shard_splits(out / c)),
+                    encoding="utf-8")
+    return path
+
+
 def _config_order(name: str) -> tuple[int, str]:
     return (registry.CONFIGS.index(name) if name in registry.CONFIGS else len(registry.CONFIGS), name)
 
 
 # --------------------------------------------------------------------------- Hub
 
-def hub_token() -> str:
-    """The write token, from ``HF_TOKEN`` only (never a saved login, never logged)."""
-    token = os.environ.get("HF_TOKEN")
-    if not token:
-        raise InputError("pushing to the Hub needs a write token in the HF_TOKEN environment variable "
-                         "(create one at https://huggingface.co/settings/tokens); it is never read from elsewhere")
-    return token
+def push_eval_yaml(api, out: Path, repo_id: str) -> bool:
+    """``eval.yaml`` in a commit of its own: the Hub validates it at push time and may refuse an
+    evaluation framework it has not registered yet, which must not undo the data push. A refusal is
+    a warning naming what to do."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if not (out / EVAL_YAML).is_file():
+        return False
+    try:
+        api.upload_file(path_or_fileobj=str(out / EVAL_YAML), path_in_repo=EVAL_YAML, repo_id=repo_id,
+                        repo_type="dataset", commit_message="Declare the ReXrank benchmark tasks (eval.yaml)")
+    except HfHubHTTPError as err:
+        logger.warning("the data is pushed, but the Hub refused eval.yaml (%s). The benchmark's evaluation framework "
+                       "must be on the Hub's list and the dataset on its benchmark allow-list: ask Hugging Face, then "
+                       "push again", getattr(err, "server_message", None) or err)
+        return False
+    return True
 
 
 def push(out_dir: str | os.PathLike, repo_id: str, *, private: bool = False, commit_message: str | None = None,
@@ -209,6 +234,8 @@ def push(out_dir: str | os.PathLike, repo_id: str, *, private: bool = False, com
     api = HfApi(endpoint=endpoint, token=token)
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
     commit = api.upload_folder(folder_path=str(out_dir), repo_id=repo_id, repo_type="dataset",
+                               ignore_patterns=[EVAL_YAML],
                                commit_message=commit_message or "ReXrank test sets: parquet shards and dataset card")
     logger.info("pushed %s to the Hub dataset %s (%s)", out_dir, repo_id, "private" if private else "public")
+    push_eval_yaml(api, Path(out_dir), repo_id)
     return str(getattr(commit, "commit_url", commit))

@@ -19,12 +19,12 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from rexrank.digests import sha256_bytes
 from rexrank.datasets.registry import get_test_set
 from rexrank.errors import InputError
+from rexrank.files import check_input_file
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +39,10 @@ class Manifest:
     """One parsed test-set manifest.
 
     ``sha256`` is of the raw file; ``source`` says where it came from (the pinned
-    ``repo@commit:path`` or the user's file); ``matches_pinned`` is True/False when a pinned
-    version exists to compare with, None for ``rexgradient`` (private).
+    ``repo@commit:path``, ``hub:repo@commit:path`` for a Hub dataset, or the user's file);
+    ``matches_pinned`` is True/False when a pinned version exists to compare with, None for
+    ``rexgradient`` (private) and ``rexgradient_160k`` (read from the Hub). ``entries`` are the
+    studies in ReXrank's own JSON shape (what an inference script is given), by study id.
     """
 
     config: str
@@ -49,6 +51,7 @@ class Manifest:
     source: str
     studies: list[dict]
     matches_pinned: bool | None = field(default=None)
+    entries: dict[str, dict] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.studies)
@@ -78,14 +81,28 @@ def pinned_sha256(config: str, split: str) -> str | None:
     return asset.sources[0].sha256 if asset else None
 
 
-def load_manifest(config: str, split: str = "test", manifest: str | os.PathLike | None = None) -> Manifest:
+def load_manifest(config: str, split: str = "test", manifest: str | os.PathLike | None = None, *,
+                  site_field: str | None = None) -> Manifest:
     """Load and normalise the ``config``/``split`` manifest.
 
     Without ``manifest`` the official file is fetched at the pinned ReXrank commit and checked
     against its sha256 (``rexrank.assets``). With ``manifest`` (a local file) that file is used;
     for a public test set its sha256 is compared with the pinned one and the outcome logged.
+    ReXGradient-160K (``rexgradient_160k``) is read from its gated Hub dataset, or ``manifest``
+    (a local copy of its metadata); ``site_field`` names the record field read as ``site``.
     """
     check_config(config, split)
+    if site_field and get_test_set(config).hub_dataset is None:
+        raise InputError(f"site_field applies to rexgradient_160k only; {config!r} manifests carry 'site' themselves")
+    if get_test_set(config).hub_dataset is not None:  # ReXGradient-160K: its own layout, on the Hub
+        from rexrank.datasets import rexgradient
+
+        data, source = rexgradient.read_metadata(split, manifest)
+        entries = rexgradient.to_rexrank(data, split, where=source, site_field=site_field)
+        studies = normalise_entries(entries, config)
+        sha = sha256_bytes(data)
+        logger.info("%s/%s: %d studies from %s", config, split, len(studies), source)
+        return Manifest(config=config, split=split, sha256=sha, source=source, studies=studies, entries=entries)
     if manifest is None:
         if pinned_sha256(config, split) is None:
             raise InputError(
@@ -100,9 +117,7 @@ def load_manifest(config: str, split: str = "test", manifest: str | os.PathLike 
         data = path.read_bytes()
         source = f"{source_info.repo}@{source_info.commit}:{source_info.path}"
     else:
-        path = Path(manifest)
-        if not path.is_file():
-            raise InputError(f"manifest file {str(path)!r} does not exist (config {config!r}, split {split!r})")
+        path = check_input_file(manifest, f"manifest file (config {config!r}, split {split!r})")
         data = path.read_bytes()
         source = str(path)
     sha = sha256_bytes(data)
@@ -115,9 +130,11 @@ def load_manifest(config: str, split: str = "test", manifest: str | os.PathLike 
             logger.warning("manifest %s (sha256 %s) is not the pinned official %s/%s manifest (sha256 %s); "
                            "scores on it are not comparable with the ReXrank leaderboard",
                            source, sha, config, split, pinned)
-    studies = parse_manifest(data, config, where=source)
+    entries = decode_manifest(data, where=source)
+    studies = normalise_entries(entries, config)
     logger.info("%s/%s: %d studies from %s", config, split, len(studies), source)
-    return Manifest(config=config, split=split, sha256=sha, source=source, studies=studies, matches_pinned=matches)
+    return Manifest(config=config, split=split, sha256=sha, source=source, studies=studies, matches_pinned=matches,
+                    entries=entries)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -138,22 +155,37 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
 
 def parse_manifest(data: bytes | str, config: str, where: str = "manifest") -> list[dict]:
     """Parse raw manifest JSON into normalised rows (manifest order). Raises InputError."""
+    return normalise_entries(decode_manifest(data, where), config)
+
+
+def decode_json_object(data: bytes | str, where: str, what: str = "a ReXrank manifest") -> Any:
+    """UTF-8 JSON (NaN literals allowed, as the published files have them) with every key once."""
     if isinstance(data, bytes):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as err:
-            raise InputError(f"{where} is not UTF-8 text ({err}); a ReXrank manifest is a UTF-8 JSON file") from None
+            raise InputError(f"{where} is not UTF-8 text ({err}); {what} is a UTF-8 JSON file") from None
     else:
         text = data
     try:
-        raw = json.loads(text, object_pairs_hook=_reject_duplicates)
+        return json.loads(text, object_pairs_hook=_reject_duplicates)
     except json.JSONDecodeError as err:
-        raise InputError(f"{where} is not valid JSON ({err}); a ReXrank manifest is a JSON object "
+        raise InputError(f"{where} is not valid JSON ({err}); {what} is a JSON object "
                          "keyed by study id") from None
+
+
+def decode_manifest(data: bytes | str, where: str = "manifest", what: str = "a ReXrank manifest") -> dict[str, Any]:
+    """The manifest's JSON object, keyed by study id (entries as they are in the file)."""
+    raw = decode_json_object(data, where, what)
     if not isinstance(raw, dict):
         raise InputError(f"{where} holds a JSON {type(raw).__name__}, not an object keyed by study id")
     if not raw:
         raise InputError(f"{where} has no studies")
+    return raw
+
+
+def normalise_entries(raw: dict[str, Any], config: str) -> list[dict]:
+    """Every entry of a decoded ReXrank manifest as a normalised row (manifest order)."""
     rows = [normalise_study(study_id, entry, config) for study_id, entry in raw.items()]
     _log_quirks(rows, raw, config)
     return rows

@@ -32,12 +32,15 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from rexrank.errors import InputError, describe_ids
-from rexrank.files import atomic_write_json
+from rexrank.errors import InputError, describe_ids, quote
+from rexrank.files import atomic_write_json, check_input_file
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("json", "csv", "jsonl")
+# One limit for every format (CSV's own default field limit, 131,072 characters, used to refuse
+# what JSON accepted): a radiology report is a few thousand characters; longer is a mistake.
+MAX_REPORT_CHARS = 100_000
 _EXTENSIONS = {".json": "json", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 # kind -> (what is wrong, what to do). Study-level kinds list study ids; file-level kinds list
@@ -53,6 +56,8 @@ PROBLEMS: dict[str, tuple[str, str]] = {
     "not_string": ("a prediction that is not text", "Write each report as a string"),
     "nan": ("NaN instead of a report", "Write the report text (a NaN usually means it was lost upstream)"),
     "invalid_text": ("invalid characters (lone surrogates)", "Write the reports as valid Unicode text"),
+    "too_long": (f"a report longer than {MAX_REPORT_CHARS:,} characters (the limit for every format)",
+                 "Check the file: a radiology report is a few thousand characters at most"),
     "empty": ("an empty or whitespace-only report",
               "Write a report, or pass allow_missing=True / --allow-missing to score them as empty reports"),
     "unknown": ("not in the test set", "Remove them, or check that you chose the right test set, split and track"),
@@ -60,7 +65,7 @@ PROBLEMS: dict[str, tuple[str, str]] = {
                 "Add them, or pass allow_missing=True / --allow-missing to score them as empty reports "
                 "(what ReXrank's official script does)"),
 }
-_STUDY_KINDS = ("duplicate", "not_string", "nan", "invalid_text", "empty", "unknown", "missing")
+_STUDY_KINDS = ("duplicate", "not_string", "nan", "invalid_text", "too_long", "empty", "unknown", "missing")
 
 
 class PredictionFileError(InputError):
@@ -94,12 +99,34 @@ def read_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[s
     its extension). With ``expected_ids`` (a track's study ids) the result follows their order
     and holds exactly them; without, the file's order. Raises :class:`PredictionFileError`.
     """
+    name, entries, malformed = _read_entries(source, format, filename)
+    return _validate(name, entries, malformed, expected_ids, allow_missing)
+
+
+def read_usable_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[str], *,
+                            format: str | None = None, filename: str | None = None
+                            ) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """The usable predictions of a file whose studies may be partly wrong (a submitted script's output):
+    ``({study_id: report} in ``expected_ids`` order, {problem kind: study ids or locations}})``.
+
+    The same checks as :func:`read_predictions`, but a problem of some studies is returned, not
+    raised, so the good ones are kept; a file that is not readable at all (not UTF-8, not the
+    format, empty) still raises :class:`PredictionFileError`.
+    """
+    name, entries, malformed = _read_entries(source, format, filename)
+    if not entries and not malformed:
+        raise PredictionFileError(name, {"no_predictions": []})
+    found, problems = _problems(name, entries, malformed, expected_ids, allow_missing=False)
+    return {i: found[i] for i in expected_ids if i in found}, problems
+
+
+def _read_entries(source: str | os.PathLike | bytes, format: str | None,
+                  filename: str | None) -> tuple[str, list["Entry"], list[str]]:
+    """(name for messages, entries in file order, locations of malformed entries) of a predictions file."""
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), filename or "<bytes>"
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise InputError(f"predictions file {str(path)!r} does not exist")
+        path = check_input_file(source, "predictions file")
         data, name = path.read_bytes(), filename or str(path)
     claimed = _claimed_format(format, name)
     try:
@@ -113,7 +140,7 @@ def read_predictions(source: str | os.PathLike | bytes, expected_ids: Sequence[s
     if text.startswith("\ufeff"):
         text = text[1:]
     entries, malformed = _parse(text, claimed or _sniff(text), name, explicit=claimed is not None)
-    return _validate(name, entries, malformed, expected_ids, allow_missing)
+    return name, entries, malformed
 
 
 def _claimed_format(format: str | None, name: str) -> str | None:
@@ -227,6 +254,10 @@ def _jsonl_entries(text: str, name: str, how: str) -> tuple[list[Entry], list[st
 
 
 def _csv_entries(text: str, name: str, how: str) -> tuple[list[Entry], list[str]]:
+    # csv's field limit is process-wide; only ever raised, to above our one report limit, so a
+    # long report is refused by that limit (naming the study), as in JSON, not by csv.Error
+    if csv.field_size_limit() <= MAX_REPORT_CHARS * 4:
+        csv.field_size_limit(MAX_REPORT_CHARS * 4 + 1)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         rows = list(reader)
@@ -237,8 +268,9 @@ def _csv_entries(text: str, name: str, how: str) -> tuple[list[Entry], list[str]
         raise PredictionFileError(name, {"no_predictions": []})
     header = [h.strip() for h in rows[header_index]]
     if "study_id" not in header or "report" not in header or len(set(header)) != len(header):
+        shown = ", ".join(quote(h, 30) for h in header[:4]) + (", ..." if len(header) > 4 else "")
         raise PredictionFileError(name, {"format": [
-            f"{how} CSV but its header {header[:6]!r} does not have one 'study_id' and one 'report' column"]})
+            f"{how} CSV but its header [{shown}] does not have one 'study_id' and one 'report' column"]})
     id_col, report_col = header.index("study_id"), header.index("report")
     if len(header) > 2:
         logger.info("%s: using columns study_id and report; ignoring %s", name,
@@ -267,6 +299,8 @@ def _classify(value: Any) -> str | None:
         return "empty"
     if stripped.lower() == "nan":
         return "nan"
+    if len(value) > MAX_REPORT_CHARS:
+        return "too_long"
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
@@ -276,11 +310,22 @@ def _classify(value: Any) -> str | None:
 
 def _validate(name: str, entries: list[Entry], malformed: list[str], expected_ids: Sequence[str] | None,
               allow_missing: bool) -> dict[str, str]:
+    if not entries and not malformed:
+        raise PredictionFileError(name, {"no_predictions": []})
+    found, problems = _problems(name, entries, malformed, expected_ids, allow_missing)
+    if problems:
+        raise PredictionFileError(name, problems)
+    if expected_ids is None:
+        return found
+    return {i: found.get(i, "") for i in expected_ids}
+
+
+def _problems(name: str, entries: list[Entry], malformed: list[str], expected_ids: Sequence[str] | None,
+              allow_missing: bool) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(usable predictions, {kind: study ids or locations} in PROBLEMS order) of parsed entries."""
     problems: dict[str, list[str]] = {}
     if malformed:
         problems["malformed"] = malformed
-    if not entries and not malformed:
-        raise PredictionFileError(name, {"no_predictions": []})
     found: dict[str, str] = {}
     seen: dict[str, None] = {}  # ids in file order
     duplicates: dict[str, None] = {}
@@ -309,12 +354,7 @@ def _validate(name: str, entries: list[Entry], malformed: list[str], expected_id
         elif missing:
             logger.warning("%s: no prediction for %s; scoring them as empty reports (allow_missing)",
                            name, describe_ids(missing))
-    if problems:
-        ordered = {k: problems[k] for k in PROBLEMS if k in problems}
-        raise PredictionFileError(name, ordered)
-    if expected_ids is None:
-        return found
-    return {i: found.get(i, "") for i in expected_ids}
+    return found, {k: problems[k] for k in PROBLEMS if k in problems}
 
 
 # --------------------------------------------------------------------------- writing

@@ -18,9 +18,10 @@ class TestSet:
     splits: tuple[str, ...]
     extra_fields: tuple[str, ...]  # columns beyond the common ones (None where a study lacks them)
     credentialed_images: bool  # images need a data use agreement: never pushed publicly
-    published_suffix: str  # suffix of the published ReXrank tables (results/<track prefix>_<suffix>.csv)
+    published_suffix: str | None  # suffix of the published ReXrank tables (results/<track prefix>_<suffix>.csv); None: none
     description: str
-    pinned_manifest: bool = True  # False: private, the user brings the manifest
+    pinned_manifest: bool = True  # False: no pinned ReXrank manifest (private, or read from hub_dataset)
+    hub_dataset: str | None = None  # a gated Hub dataset the studies are read from (rexrank.datasets.rexgradient)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ TEST_SETS: dict[str, TestSet] = {t.name: t for t in [
             "CheXpert Plus validation studies used by ReXrank (200); images need the Stanford AIMI data use agreement."),
     TestSet("rexgradient", "ReXGradient", ("test",), ("subject_id", "site"), True, "gradienthealth",
             "ReXGradient private test set (10,000 studies); bring the manifest you were given.", pinned_manifest=False),
+    TestSet("rexgradient_160k", "ReXGradient-160K", ("test", "validation"), ("subject_id", "site", "ethnicity"), True,
+            None, "ReXGradient-160K public test (10,000) and validation (10,000) studies from the gated Hub dataset "
+            "rajpurkarlab/ReXGradient-160K (3 US health systems, 79 sites); accept its data use agreement first.",
+            pinned_manifest=False, hub_dataset="rajpurkarlab/ReXGradient-160K"),
 ]}
 
 TRACKS: dict[str, Track] = {t.name: t for t in [
@@ -69,6 +74,8 @@ def get_track(name: str) -> Track:
         raise InputError(f"unknown track {name!r}; choose one of: {', '.join(TRACK_NAMES)}") from None
 
 
-def published_stem(test_set: str, track: str) -> str:
-    """The file stem of the published ReXrank table of ``test_set`` × ``track`` (an asset name suffix)."""
-    return f"{get_track(track).published_prefix}_{get_test_set(test_set).published_suffix}"
+def published_stem(test_set: str, track: str) -> str | None:
+    """The file stem of the published ReXrank table of ``test_set`` × ``track`` (an asset name
+    suffix); None for a test set ReXrank publishes no table of (ReXGradient-160K's public test)."""
+    suffix = get_test_set(test_set).published_suffix
+    return None if suffix is None else f"{get_track(track).published_prefix}_{suffix}"

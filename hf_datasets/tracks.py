@@ -34,6 +34,7 @@ class TrackData:
     manifest_sha256: str
     reference_style: str
     studies: list[dict]
+    manifest_source: str = ""  # where the manifest came from (Manifest.source)
 
     def __len__(self) -> int:
         return len(self.study_ids)
@@ -68,6 +69,7 @@ def select_track(manifest: Manifest, track: str, reference_style: str = "manifes
         config=manifest.config, split=manifest.split, track=track,
         study_ids=[s["study_id"] for s in studies], references=references,
         manifest_sha256=manifest.sha256, reference_style=reference_style, studies=studies,
+        manifest_source=manifest.source,
     )
 
 

@@ -27,6 +27,9 @@ BERT_BASE_UNCASED = ModelRef("google-bert/bert-base-uncased", "main",
                              ("config.json", "vocab.txt", "tokenizer_config.json"))
 RRG_SCORERS_CHEXBERT = ModelRef("StanfordAIMI/RRG_scorers", "main", ("chexbert.pth",))
 RRG_SCORERS_RADGRAPH = ModelRef("StanfordAIMI/RRG_scorers", "main", ("radgraph.tar.gz",))
+# radgraph 0.1.18's other model types; each archive's config.json names its encoder, read at load time.
+RRG_SCORERS_RADGRAPH_XL = ModelRef("StanfordAIMI/RRG_scorers", "main", ("radgraph-xl.tar.gz",))
+RRG_SCORERS_MODERN_RADGRAPH_XL = ModelRef("StanfordAIMI/RRG_scorers", "main", ("modern-radgraph-xl.tar.gz",))
 PUBMEDBERT = ModelRef("microsoft/BiomedNLP-PubMedBERT-base-uncased-abstract-fulltext", "main",
                       ("config.json", "vocab.txt", "tokenizer_config.json"))
 RATE_NER = ModelRef("Angelakeke/RaTE-NER-Deberta", "main")
@@ -102,11 +105,23 @@ METRICS: dict[str, MetricSpec] = {
         MetricSpec("fineradscore", "1/FineRadScore", "rexrank.metrics.scorers.fineradscore:FineRadScoreScorer",
                    per_study_higher_is_better=False, reported_as="reciprocal_mean", leaderboard_column="1/FineRadScore",
                    needs_api=True, official="rajpurkarlab/FineRadScore@3f5e1dc (GPT-4 few-shot path)"),
+        MetricSpec("radgraph_xl", "RadGraph-XL RG_ER", "rexrank.metrics.scorers.radgraph:RadGraphXLScorer",
+                   (RRG_SCORERS_RADGRAPH_XL,), extra=True,
+                   official="radgraph 0.1.18 F1RadGraph model_type='radgraph-xl', reward level 'partial'"),
+        MetricSpec("modern_radgraph_xl", "Modern RadGraph-XL RG_ER", "rexrank.metrics.scorers.radgraph:ModernRadGraphXLScorer",
+                   (RRG_SCORERS_MODERN_RADGRAPH_XL,), extra=True,
+                   official="radgraph 0.1.18 F1RadGraph model_type='modern-radgraph-xl', reward level 'partial'"),
         MetricSpec("chexbert", "CheXbert F1", "rexrank.metrics.scorers.chexbert:CheXbertScorer",
                    (RRG_SCORERS_CHEXBERT, BERT_BASE_UNCASED), extra=True,
                    official="f1chexbert 0.0.2 (CheXbert labeler)"),
     ]
 }
+
+def radgraph_archive(model_type: str) -> ModelRef:
+    """The RRG_scorers archive of a radgraph 0.1.18 model type."""
+    return {"radgraph": RRG_SCORERS_RADGRAPH, "radgraph-xl": RRG_SCORERS_RADGRAPH_XL,
+            "modern-radgraph-xl": RRG_SCORERS_MODERN_RADGRAPH_XL}[model_type]
+
 
 REXRANK_EIGHT: tuple[str, ...] = tuple(name for name, spec in METRICS.items() if not spec.extra)
 

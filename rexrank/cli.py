@@ -3,6 +3,11 @@
 Each subcommand lives in its own module that exposes ``add_arguments(parser)`` and
 ``run(args) -> int``. Only the module of the subcommand being run is imported, and those
 modules import nothing heavy at module level, so ``rexrank --help`` answers at once.
+
+Errors end as one line, never a traceback: the project's own errors (exit 2) say what to do;
+a file the system refuses (exit 2) says which and why; anything else (exit 1) is named with
+a pointer to ``-vv``, which logs the traceback. Every log line, these included, goes through
+the same secret redaction as the Space (:mod:`rexrank.redaction`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("rexrank.datasets.cli", "build the ReXrank test sets as parquet + dataset card (optionally push to the Hub)"),
     "score": ("rexrank.metrics.cli.score", "score a predictions file on a ReXrank test set: table, results.json, plots"),
     "compare": ("rexrank.metrics.cli.compare", "compare two systems' results.json: paired differences, CIs and p-values"),
+    "verify": ("rexrank.metrics.cli.verify", "re-score a sample of a result with the official packages and compare (PASS/FAIL)"),
+    "explore": ("rexrank.space.cli.explore", "look at a result study by study: texts, diff, labels, entities, analyses"),
     "metrics": ("rexrank.metrics.cli.metrics", "list the ReXrank metrics, their models and pinned revisions"),
-    "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model (resumable)"),
+    "generate": ("rexrank.space.cli.generate", "generate reports for a test set with a Hub model or a ReXrank "
+                                               "submission folder (resumable)"),
     "serve": ("rexrank.space.cli.serve", "run the leaderboard Space locally on an embedded store"),
     "worker": ("rexrank.space.cli.worker", "run the evaluation queue worker"),
+    "space": ("rexrank.space.cli.space", "build the leaderboard as a Hub Space folder, or deploy it (token from HF_TOKEN)"),
+    "queue": ("rexrank.space.cli.queue", "list the queue; approve or refuse submissions that run code (maintainers)"),
     "install-evaluate": ("rexrank.metrics.evaluate_glue.install", "install the evaluate modules so evaluate.load('rexrank') works offline"),
     "assets": ("rexrank.assets_cli", "fetch, verify or seed the official assets (manifests, prompts, matrices)"),
 }
@@ -56,8 +66,13 @@ def _top_parser() -> argparse.ArgumentParser:
 
 
 def _configure_logging(verbose: int, quiet: bool) -> None:
+    from rexrank.redaction import install_log_filter
+
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("httpx", "httpx2"):  # huggingface_hub's HTTP client logs every request at INFO
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    install_log_filter()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,14 +97,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     _configure_logging(global_args.verbose, global_args.quiet)
     from rexrank.errors import RexrankError
 
+    log = logging.getLogger("rexrank")
     try:
         return int(module.run(args) or 0)
     except RexrankError as err:
-        logging.getLogger("rexrank").error("%s", err)
+        log.error("%s", err)
         return 2
     except KeyboardInterrupt:
-        logging.getLogger("rexrank").warning("interrupted; work saved so far is kept and a rerun resumes")
+        log.warning("interrupted; work saved so far is kept and a rerun resumes")
         return 130
+    except OSError as err:  # permission denied, disk full, a path that vanished: the file and why
+        where = f" ({err.filename})" if err.filename else ""
+        log.error("rexrank %s: %s%s", name, err.strerror or err, where)
+        log.debug("traceback", exc_info=True)
+        return 2
+    except Exception as err:  # noqa: BLE001 - one clear line; the traceback with -vv
+        log.error("rexrank %s stopped on an unexpected %s: %s. Rerun with -vv for the traceback and please "
+                  "report it; work saved so far is kept.", name, type(err).__name__, str(err)[:500])
+        log.debug("traceback", exc_info=True)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,7 +14,6 @@ use the settings in README "Generating reports from a Hub model".
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -23,25 +22,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _testset(root: Path, n: int) -> Path:
-    from rexrank.testing.standins.generation import write_png
-
-    manifest = {}
-    for k in range(n):
-        sid = f"CXR{k}_IM-{k:04d}"
-        views = 2 if k % 2 else 1
-        paths = [f"{sid}/{i}.png" for i in range(views)]
-        for i, rel in enumerate(paths):
-            write_png(root / "images" / rel, seed=k * 3 + i)
-        manifest[sid] = {"key_image_path": paths[0], "image_path": paths, "frontal_lateral": ["Frontal", "Lateral"][:views],
-                         "context": "Indication: dyspnea Comparison: None.", "section_findings": "The lungs are clear.",
-                         "section_impression": "No acute process.", "split": "test",
-                         "report": "Findings: The lungs are clear. Impression: No acute process."}
-    path = root / "manifest.json"
-    path.write_text(json.dumps(manifest))
-    return path
 
 
 def main() -> int:
@@ -59,12 +39,12 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     from rexrank.space.generation.run import generate_reports
-    from rexrank.testing.standins.generation import build_llava, build_ved
+    from rexrank.testing.standins.generation import build_llava, build_ved, write_testset
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-generate-") as tmp:
         root = Path(tmp)
-        manifest = _testset(root, args.studies)
+        manifest = write_testset(root, args.studies)
         models = {"vision-encoder-decoder (ViT+BERT)": build_ved(root / "ved"),
                   "chat-vlm (LLaVA-style)": build_llava(root / "llava")}
         for label, folder in models.items():

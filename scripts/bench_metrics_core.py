@@ -28,6 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("bleu2", "bertscore", "semb_score", "chexbert", "radgraph", "radcliq")
+EXTRA = ("ratescore",)  # ours only here (scripts/bench_ratescore.py times the official); for the second-system figure
 logger = logging.getLogger("bench_metrics_core")
 
 
@@ -60,12 +61,24 @@ def _build_models(home: Path, size: str) -> dict:
     return parts
 
 
-def _texts(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from rexrank.datasets.tracks import load_track
+def _build_ratescore(home: Path, size: str) -> None:
+    """RaTEScore's stand-ins and assets (the rules from the oracle venv's medspacy, as the tests take them)."""
+    from rexrank import assets
+    from rexrank.metrics.oracle.client import oracle_python
+    from rexrank.testing import hubcache
+    from rexrank.testing.standins.ratescore import BIOLORD_REPO, NER_REPO, build_biolord, build_ner
 
-    refs = load_track("iu_xray", "findings", manifest=str(manifest)).references
-    refs = refs[:limit] if limit else refs
-    return refs[7:] + refs[:7], refs
+    assets.seed_directory(ROOT.parent / "shared" / "data")
+    rules = sorted(oracle_python().parent.parent.glob("lib/python*/site-packages/resources/en/rush_rules.tsv"))
+    assets.seed("ratescore/rush_rules", rules[0])
+    hubcache.put_folder(NER_REPO, build_ner(home / "build" / "ner", size))
+    hubcache.put_folder(BIOLORD_REPO, build_biolord(home / "build" / "biolord", size))
+
+
+def _texts(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
+    from rexrank.testing.workloads import rotated_pairs
+
+    return rotated_pairs(manifest, "findings", limit)
 
 
 def _clear_text_caches() -> None:
@@ -73,6 +86,9 @@ def _clear_text_caches() -> None:
     from rexrank.metrics.runtime import models
 
     for obj in list(models._LOADED.values()):
+        if hasattr(obj, "sentences") and hasattr(obj, "clear"):  # RaTEScore's TextCaches
+            obj.clear()
+            continue
         cache = getattr(obj, "_cache", getattr(obj, "cache", None))
         if isinstance(cache, dict):
             for value in cache.values():
@@ -82,27 +98,29 @@ def _clear_text_caches() -> None:
                 cache.clear()
 
 
-def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int) -> dict[str, dict]:
-    """Seconds per metric (load, score); RadCliQ reuses the components computed before it."""
+def _ours(preds: list[str], refs: list[str], metrics: list[str], batch_size: int | None) -> dict[str, dict]:
+    """Seconds per metric (load, score wall-clock, score CPU); RadCliQ reuses the components computed before it."""
     from rexrank.metrics.registry import load_scorer
 
+    options = {"batch_size": batch_size} if batch_size else {}
     times, results = {}, {}
     for name in metrics:
         if name == "radcliq":
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             needed = {c: results[c] for c in ("radgraph", "bertscore", "semb_score", "bleu2") if c in results}
-            load_scorer("radcliq", batch_size=batch_size)(preds, refs, components=needed)
-            times[name] = {"load": 0.0, "score": time.perf_counter() - t}
+            load_scorer("radcliq", **options)(preds, refs, components=needed)
+            times[name] = {"load": 0.0, "score": time.perf_counter() - t, "cpu": time.process_time() - c}
             continue
         t = time.perf_counter()
-        scorer = load_scorer(name, batch_size=batch_size)
+        scorer = load_scorer(name, **options, **({"progress": False} if name == "ratescore" else {}))
         if hasattr(scorer, "_load"):
             getattr(scorer._load(), "model", None)  # the weights built now: loading timed apart from scoring
         load = time.perf_counter() - t
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         results[name] = scorer(preds, refs)
-        times[name] = {"load": load, "score": time.perf_counter() - t}
-        logger.info("ours %s: load %.1f s, score %.2f s", name, load, times[name]["score"])
+        times[name] = {"load": load, "score": time.perf_counter() - t, "cpu": time.process_time() - c}
+        logger.info("ours %s: load %.1f s, score %.2f s (CPU %.2f s)", name, load, times[name]["score"],
+                    times[name]["cpu"])
     return times
 
 
@@ -153,12 +171,18 @@ def _table(setting: str, ours: dict, official: dict, second: dict) -> str:
                      f"{sub_off / sub_ours:.1f}x |")
     if second:
         first, again = second["first"], second["second"]
+
+        def total(run: dict, key: str) -> float:
+            return sum(v[key] for v in run.values())
+
         lines += ["", "Second system on the same test set (distinct predictions; scoring seconds, all metrics):",
-                  f"first system {sum(v['score'] for v in first.values()):.2f} s, second system "
-                  f"{sum(v['score'] for v in again.values()):.2f} s "
-                  f"(ratio {sum(v['score'] for v in again.values()) / sum(v['score'] for v in first.values()):.2f})",
-                  "", "| metric | first s | second s |", "| --- | ---: | ---: |"]
-        lines += [f"| {n} | {first[n]['score']:.2f} | {again[n]['score']:.2f} |" for n in first]
+                  f"first system {total(first, 'score'):.2f} s (CPU {total(first, 'cpu'):.2f} s), second system "
+                  f"{total(again, 'score'):.2f} s (CPU {total(again, 'cpu'):.2f} s); ratio "
+                  f"{total(again, 'score') / total(first, 'score'):.2f} wall-clock, "
+                  f"{total(again, 'cpu') / total(first, 'cpu'):.2f} CPU",
+                  "", "| metric | first s | second s | first CPU s | second CPU s |", "| --- | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {n} | {first[n]['score']:.2f} | {again[n]['score']:.2f} | {first[n]['cpu']:.2f} | "
+                  f"{again[n]['cpu']:.2f} |" for n in first]
     return "\n".join(lines)
 
 
@@ -170,6 +194,8 @@ def run_setting(setting: str, args: argparse.Namespace) -> str:
     models.clear_loaded()
     logger.info("building %s stand-ins in %s", setting, home)
     parts = _build_models(home, setting)
+    if "ratescore" in args.metrics:
+        _build_ratescore(home, setting)
     metrics = [m for m in args.metrics if m != "radgraph" or parts]
     preds, refs = _texts(args.manifest, args.limit)
     logger.info("%d pairs; ours ...", len(preds))
@@ -180,7 +206,7 @@ def run_setting(setting: str, args: argparse.Namespace) -> str:
         first = _ours([p + " Unchanged from prior." for p in preds], refs, metrics, args.batch_size)
         again = _ours([p + " No change." for p in preds], refs, metrics, args.batch_size)
         second = {"first": first, "second": again}
-    official_metrics = [m for m in metrics if m not in args.skip_official]
+    official_metrics = [m for m in metrics if m not in args.skip_official and m not in EXTRA]
     official = _official(home, preds, refs, official_metrics, parts) if official_metrics else {}
     if not args.keep:
         import shutil
@@ -197,9 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setting", choices=("tiny", "real"), default="tiny")
     parser.add_argument("--manifest", type=Path, default=ROOT.parent / "shared" / "data" / "manifests" /
                         "ReXRank_IUXray_test.json", help="IU-Xray test manifest (ReXRank_IUXray_test.json)")
-    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS)
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS), choices=METRICS + EXTRA)
     parser.add_argument("--skip-official", nargs="*", default=[], choices=METRICS, help="do not time these officially")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: each scorer's own (by device)")
     parser.add_argument("--limit", type=int, default=None, help="only the first N studies (quick look)")
     parser.add_argument("--no-second-system", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the temporary HF cache with the stand-ins")

@@ -34,11 +34,9 @@ logger = logging.getLogger("bench_radgraph")
 
 
 def _pairs(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from rexrank.datasets.tracks import load_track
+    from rexrank.testing.workloads import rotated_pairs
 
-    refs = load_track("iu_xray", "findings", manifest=str(manifest)).references
-    refs = refs[:limit] if limit else refs
-    return refs[7:] + refs[:7], refs
+    return rotated_pairs(manifest, "findings", limit)
 
 
 def _official(parts: dict, preds: list[str], refs: list[str], threads: int | None) -> dict:

@@ -33,11 +33,9 @@ logger = logging.getLogger("bench_ratescore")
 
 
 def _workload(manifest: Path, limit: int | None) -> tuple[list[str], list[str]]:
-    from rexrank.datasets.tracks import load_track
+    from rexrank.testing.workloads import rotated_pairs
 
-    refs = load_track("iu_xray", "findings_impression", manifest=str(manifest)).references
-    refs = refs[:limit] if limit else refs
-    return refs[7:] + refs[:7], refs
+    return rotated_pairs(manifest, "findings_impression", limit)
 
 
 def _prepare(home: Path, size: str, corpus: list[str], rules: Path) -> None:

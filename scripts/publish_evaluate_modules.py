@@ -1,12 +1,14 @@
 """Publish every evaluate module of the suite to the Hub, one Space per module, so that
 ``evaluate.load("<org>/rexrank")`` and ``evaluate.load("<org>/rexrank_bleu2")`` work anywhere.
 
-Each module folder (``hf_metrics/rexrank``, ``hf_metrics/rexrank_*``) is already a Space:
-``<name>.py``, ``README.md`` (Space YAML header + metric card), ``requirements.txt``, ``app.py``.
-The token comes from the environment only (``HF_TOKEN``, or a prior ``hf auth login``); it is
-never printed. ``--dry-run`` lists what would be pushed.
+Each Space gets the module file, its metric card, an ``app.py`` widget, the wheel of this exact
+rexrank version and a ``requirements.txt`` that installs it (see
+``rexrank.metrics.evaluate_glue.publish``). On a machine with only ``evaluate``,
+``evaluate.load("<org>/rexrank_bleu2")`` names the one ``pip install`` line that makes it work.
+The token comes from ``HF_TOKEN`` only; it is never printed. ``--dry-run`` builds and lists.
 
-    python scripts/publish_evaluate_modules.py --org my-org [--only rexrank rexrank_bleu2] [--private] [--dry-run]
+    python scripts/publish_evaluate_modules.py --org my-org [--only rexrank rexrank_bleu2] [--wheel FILE]
+        [--rexrank-spec rexrank==VERSION] [--private] [--dry-run]
 """
 
 from __future__ import annotations
@@ -14,56 +16,28 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[1]
-
-from rexrank.metrics.evaluate_glue.install import module_folders  # noqa: E402
-
-logger = logging.getLogger("publish_evaluate_modules")
-SPACE_FILES = ("{name}.py", "README.md", "requirements.txt", "app.py")
-
-
-def files_of(name: str, folder: Path) -> list[str]:
-    """The files of one module Space; a module missing one of them is refused (it would not load)."""
-    wanted = [f.format(name=name) for f in SPACE_FILES]
-    missing = [f for f in wanted if not (folder / f).is_file()]
-    if missing:
-        raise SystemExit(f"{folder}: missing {missing}; a module Space needs {wanted}")
-    return wanted
-
-
-def publish(org: str, only: list[str] | None, private: bool, dry_run: bool) -> list[str]:
-    from huggingface_hub import HfApi
-
-    api = HfApi()  # token: HF_TOKEN or the stored login, never a command-line argument
-    folders = module_folders()
-    if only:
-        folders = {k: v for k, v in folders.items() if k in only}
-    urls = []
-    for name, folder in folders.items():
-        repo_id = f"{org}/{name}"
-        files = files_of(name, folder)
-        if dry_run:
-            logger.info("would push %s -> spaces/%s (%s)", folder, repo_id, ", ".join(files))
-            continue
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        info = api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=folder, allow_patterns=files,
-                                 commit_message=f"Publish the {name} evaluate module")
-        logger.info("pushed %s: %s", repo_id, getattr(info, "commit_url", info))
-        urls.append(f"https://huggingface.co/spaces/{repo_id}")
-    return urls
 
 
 def main(argv: list[str] | None = None) -> int:
+    from rexrank.errors import RexrankError
+    from rexrank.metrics.evaluate_glue.publish import publish
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--org", required=True, help="Hub user or organisation that will own the Spaces")
     parser.add_argument("--only", nargs="+", help="module names to publish (default: all)")
-    parser.add_argument("--private", action="store_true")
-    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--wheel", help="the rexrank wheel to ship (default: built from this checkout)")
+    parser.add_argument("--rexrank-spec", help="install rexrank from an index instead, e.g. rexrank==0.1.0")
+    parser.add_argument("--private", action="store_true", help="private Spaces (needs --rexrank-spec)")
+    parser.add_argument("--dry-run", action="store_true", help="build the Space folders, upload nothing")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    for url in publish(args.org, args.only, args.private, args.dry_run):
+    try:
+        urls = publish(args.org, only=args.only, private=args.private, rexrank_spec=args.rexrank_spec,
+                       wheel=args.wheel, dry_run=args.dry_run)
+    except RexrankError as err:
+        logging.getLogger("publish_evaluate_modules").error("%s", err)
+        return 2
+    for url in urls:
         print(url)
     return 0
 

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", action="append", default=[], help="Hub model id for each --result (for the link)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from rexrank.space.redaction import install_log_filter
+    from rexrank.redaction import install_log_filter
 
     install_log_filter()
     from rexrank.errors import RexrankError

@@ -1,8 +1,8 @@
 """The ReXrank leaderboard Space (Gradio 6).
 
-Run locally with ``rexrank serve`` (an embedded folder store and a worker thread), or push the
-``space/`` folder as a Hub Space: ``README.md`` carries the Space header and this file is its
-``app_file``. Configuration comes from the environment (secrets only from there):
+Run locally with ``rexrank serve`` (an embedded folder store and a worker thread), or as a Hub
+Space: ``rexrank space build`` / ``deploy`` write a folder whose ``app.py`` calls :func:`main`
+(``README.md`` here is its card). Configuration comes from the environment (secrets only from there):
 
 * ``REXRANK_STORE``: a folder, or ``hub:ORG/REPO`` for a Hub dataset repo (token: ``HF_TOKEN``)
 * ``REXRANK_WORKER=0``: do not run the evaluation worker inside the app
@@ -32,7 +32,7 @@ from rexrank.errors import RexrankError
 from rexrank.space import leaderboard as lb
 from rexrank.space.store import Store, open_store
 from rexrank.space.submit import SubmitPolicy
-from rexrank.space.ui import tabs
+from rexrank.space.ui import explorer, tabs
 from rexrank.space.ui.views import AppSettings
 
 if TYPE_CHECKING:
@@ -66,6 +66,8 @@ def build_app(store: Store, settings: AppSettings | None = None) -> gr.Blocks:
                 tabs.submit_tab(store, settings)
             with gr.Tab("Queue", id="queue"):
                 tabs.queue_tab(demo, store, settings)
+            with gr.Tab("Explore", id="explore"):
+                explorer.explorer_tab(demo, store)
             with gr.Tab("About", id="about"):
                 tabs.about_tab(store, settings)
     return demo
@@ -111,14 +113,19 @@ def prepare_store(store: Store) -> None:
         logger.warning("published tables not available: %s", err)
 
 
-if __name__ == "__main__":  # a Hub Space runs `python app.py`
+def main() -> None:
+    """Run as a Space: configuration from the environment, published tables seeded, worker thread, serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from rexrank.space.redaction import install_log_filter
+    from rexrank.redaction import install_log_filter
 
     install_log_filter()
-    _store, _settings, _worker_settings = settings_from_env()
-    prepare_store(_store)
+    store, settings, worker_settings = settings_from_env()
+    prepare_store(store)
     if os.environ.get("REXRANK_WORKER", "1") != "0":
-        start_worker_thread(open_store(os.environ.get("REXRANK_STORE")), _worker_settings)  # no read cache
-    launch(build_app(_store, _settings), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-           port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), settings=_settings)
+        start_worker_thread(open_store(os.environ.get("REXRANK_STORE")), worker_settings)  # no read cache
+    launch(build_app(store, settings), host=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+           port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), settings=settings)
+
+
+if __name__ == "__main__":  # a Hub Space runs `python app.py`; a built Space's app.py calls main()
+    main()

@@ -1,7 +1,9 @@
 """Turning what a user submits into queue requests, with every check done at once.
 
-A submission is a Hub model id (optional revision) or an uploaded predictions file, for one
-or more test sets and one track. Everything that can be known before evaluation is checked
+A submission is a Hub model id (optional revision), a Hub repo holding a ReXrank inference
+script (queued for a maintainer's review, pinned to a commit), or an uploaded predictions file,
+for one or more test sets and one track. A repo id is validated as the Hub validates it
+(:mod:`rexrank.hub_ids`) and is never resolved as a path on the server. Everything that can be known before evaluation is checked
 here, so the user gets a clear message immediately rather than a FAILED request later:
 an unknown repo or a refused adapter (read from the model's config only, before any weight),
 a malformed predictions file (naming the studies), a duplicate, a rate limit.
@@ -11,18 +13,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-from rexrank.errors import InputError, RexrankError
+from rexrank.errors import InputError, RexrankError, quote
 from rexrank.digests import sha256_json
-from rexrank.space.store import DuplicateSubmissionError, Request, Store, new_request_id
+from rexrank.hub_ids import parse_hub_ref
+from rexrank.space.store import AWAITING_REVIEW, DuplicateSubmissionError, Request, Store, new_request_id
 
-REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
-REVISION = re.compile(r"^[A-Za-z0-9_./-]{1,128}$")
 DEFAULT_MAX_UPLOAD_MB = 20.0
 
 
@@ -48,7 +48,8 @@ def _check_choice(datasets: Sequence[str], track: str) -> list[str]:
         raise InputError("choose at least one test set")
     unknown = [d for d in chosen if d not in CONFIGS]
     if unknown:
-        raise InputError(f"unknown test set(s) {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+        raise InputError(f"unknown test set(s) {', '.join(quote(d, 40) for d in unknown[:5])}; "
+                         f"choose from {', '.join(CONFIGS)}")
     get_track(track)
     return chosen
 
@@ -66,20 +67,64 @@ def check_rate_limit(store: Store, submitter: str | None, policy: SubmitPolicy, 
 
 def model_requests(model: str, revision: str | None, datasets: Sequence[str], track: str, *,
                    submitter: str | None = None, metrics: list[str] | None = None) -> list[Request]:
-    """Requests for a Hub model, after checking the repo and choosing an adapter from its config."""
-    model, revision = (model or "").strip(), (revision or "").strip() or None
-    if not REPO_ID.match(model):
-        raise InputError(f"{model!r} is not a Hub model id; write it as ORG/NAME, e.g. "
-                         "IAMJB/chexpert-mimic-cxr-findings-baseline")
-    if revision is not None and not REVISION.match(revision):
-        raise InputError(f"{revision!r} is not a valid revision (a branch, tag or commit sha)")
+    """Requests for a Hub model, after checking the repo id and choosing an adapter from its config.
+
+    The id is only ever a Hub repo id (``ORG/NAME``, optional ``@REVISION`` or ``revision``): a
+    string that happens to name a folder on the server is looked up on the Hub, never on disk."""
+    model, revision = parse_hub_ref(model or "", revision)
     chosen = _check_choice(datasets, track)
     from rexrank.space.generation.adapters import choose_adapter
 
-    adapter = choose_adapter(model, revision)  # ModelUnavailableError / RemoteCodeRefused with the reason
+    adapter = choose_adapter(model, revision, allow_local=False)  # ModelUnavailableError / RemoteCodeRefused
     return [Request(new_request_id(), "model", dataset, track, model=model,
                     revision=revision or getattr(adapter, "revision", None), adapter=adapter.name,
                     submitter=submitter, metrics=metrics) for dataset in chosen]
+
+
+def script_requests(repo: str, revision: str | None, repo_type: str, datasets: Sequence[str], track: str, *,
+                    submitter: str | None = None, metrics: list[str] | None = None,
+                    display_name: str | None = None) -> list[Request]:
+    """Requests for a Hub repo (model or Space) holding a ReXrank inference script, pinned to the commit
+    its revision resolves to now, checked to hold ``inference.py`` and an environment file. They wait
+    for a maintainer's review (the store puts them in AWAITING_REVIEW); nothing of them runs here."""
+    from rexrank import hub_env
+    from rexrank.space.generation.inference_script import ENVIRONMENT_FILES, SCRIPT
+
+    from rexrank.errors import quote
+    from rexrank.hub_ids import parse_hub_ref
+
+    repo, revision = parse_hub_ref(repo or "", revision, what="repo id")  # never a local path
+    if "/" not in repo:
+        raise InputError(f"repo id {quote(repo)} names no owner; write it as ORG/NAME")
+    if repo_type not in ("model", "space"):
+        raise InputError(f"an inference script lives in a model or a Space repo, not a {quote(repo_type)} repo")
+    chosen = _check_choice(datasets, track)
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError,
+                                        RevisionNotFoundError)
+
+    try:
+        info = HfApi(endpoint=hub_env.endpoint(), token=hub_env.token()).repo_info(
+            repo, repo_type=repo_type, revision=revision or "main")
+    except RevisionNotFoundError:
+        raise InputError(f"{repo} has no revision {revision or 'main'!r}") from None
+    except GatedRepoError:
+        raise InputError(f"{repo} is gated: the leaderboard cannot read it; make the submission repo readable") from None
+    except RepositoryNotFoundError:
+        raise InputError(f"no {repo_type} repo {repo} on the Hub (private? typo? a Space needs repo type 'space')") from None
+    except (OfflineModeIsEnabled, HfHubHTTPError, OSError) as err:
+        raise InputError(f"the Hub could not be asked about {repo} ({type(err).__name__}); try again later") from None
+    files = {s.rfilename for s in info.siblings or []}
+    if SCRIPT not in files:
+        raise InputError(f"{repo}@{info.sha[:12]} has no {SCRIPT} at its top level; ReXrank's protocol runs "
+                         f"`python {SCRIPT} --input_json_file IN --save_json_file OUT --img_root_dir DIR`")
+    if not files & set(ENVIRONMENT_FILES):
+        raise InputError(f"{repo}@{info.sha[:12]} has no environment file ({', '.join(ENVIRONMENT_FILES)})")
+    name = (display_name or "").strip() or None
+    if name is not None and (len(name) > 100 or any(c in name for c in "<>[]()|\n")):
+        raise InputError("the system name must be at most 100 characters, without <>[]()| or line breaks")
+    return [Request(new_request_id(), "script", dataset, track, model=repo, revision=str(info.sha), repo_type=repo_type,
+                    display_name=name, submitter=submitter, metrics=metrics) for dataset in chosen]
 
 
 def read_upload(path: str | os.PathLike, policy: SubmitPolicy) -> bytes:
@@ -124,7 +169,9 @@ def enqueue(store: Store, requests: list[Request], artifacts: dict[str, bytes] |
     for request in requests:
         try:
             store.submit(request, artifacts)
-            lines.append(f"queued {request.id}: {request.name} on {request.dataset} / {request.track}")
+            review = (f" (commit {request.revision[:12]}); it runs once a maintainer has reviewed and approved that "
+                      "commit" if request.state == AWAITING_REVIEW else "")
+            lines.append(f"queued {request.id}: {request.name} on {request.dataset} / {request.track}{review}")
         except DuplicateSubmissionError as err:
             lines.append(f"duplicate: {err}")
     return lines

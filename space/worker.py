@@ -14,8 +14,8 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 import socket
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -24,8 +24,9 @@ from typing import Any, Callable
 
 from rexrank.digests import sha256_bytes, sha256_json
 from rexrank.errors import RexrankError
+from rexrank.files import owned_temp_dir
 from rexrank.importing import import_object
-from rexrank.space.redaction import redact
+from rexrank.redaction import public_message, redact
 from rexrank.space.store import LeaseLostError, Request, Store, utc_now_iso
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,11 @@ class WorkerSettings:
     manifests: dict[str, str] = field(default_factory=dict)
     data_dirs: dict[str, str] = field(default_factory=dict)
     generator: str = "rexrank.space.generation.run:generate_reports"
+    # submissions that run code (kind "script"): only approved ones, at the approved commit, through
+    # ReXrank's protocol; isolation "sandbox" refuses to run them where code cannot be isolated
+    script_runner: str = "rexrank.space.generation.inference_script:run_inference_script"
+    script_isolation: str = "sandbox"
+    script_time_limit: float = 12 * 3600.0
     work_dir: str | None = None
     scorer_options: dict[str, Any] = field(default_factory=dict)
     generation_options: dict[str, Any] = field(default_factory=dict)
@@ -110,7 +116,11 @@ class Worker:
         self.store = store
         self.settings = settings or WorkerSettings()
         self.worker_id = worker_id or new_worker_id()
-        self.work_root = Path(self.settings.work_dir or tempfile.mkdtemp(prefix="rexrank-worker-"))
+        # Our own scratch folder goes when run() ends (or the worker does); a --work-dir the user
+        # named is kept (only the per-request folders we make inside it are removed).
+        self._named_root = Path(self.settings.work_dir) if self.settings.work_dir else None
+        self._own_root: Path | None = None
+        self._remove_root = None
 
     # --- the loop -----------------------------------------------------------------------
     def run_once(self) -> Request | None:
@@ -126,19 +136,37 @@ class Worker:
         stop = stop or threading.Event()
         handled = 0
         logger.info("worker %s polling %s", self.worker_id, self.store.location)
-        while not stop.is_set() and (max_requests is None or handled < max_requests):
-            try:
-                request = self.run_once()
-            except Exception as err:  # the store was unreachable: wait and try again
-                logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
-                request = None
-            if request is None:
-                if exit_when_idle:
-                    break
-                stop.wait(self.settings.poll_seconds)
-            else:
-                handled += 1
+        try:
+            while not stop.is_set() and (max_requests is None or handled < max_requests):
+                try:
+                    request = self.run_once()
+                except Exception as err:  # the store was unreachable: wait and try again
+                    logger.warning("worker %s: %s", self.worker_id, redact(str(err)))
+                    request = None
+                if request is None:
+                    if exit_when_idle:
+                        break
+                    stop.wait(self.settings.poll_seconds)
+                else:
+                    handled += 1
+        finally:
+            self.close()
         return handled
+
+    @property
+    def work_root(self) -> Path:
+        """Where requests are worked on: the --work-dir named, else a scratch folder of our own."""
+        if self._named_root is not None:
+            return self._named_root
+        if self._own_root is None:
+            self._own_root, self._remove_root = owned_temp_dir(self, "rexrank-worker-")
+        return self._own_root
+
+    def close(self) -> None:
+        """Remove the worker's own scratch folder (a later request makes a new one)."""
+        if self._remove_root is not None:
+            self._remove_root()
+            self._own_root = self._remove_root = None
 
     # --- one request --------------------------------------------------------------------
     def process(self, request: Request) -> None:
@@ -146,7 +174,7 @@ class Worker:
                     request.dataset, request.split, request.track, request.attempts)
         work = self.work_root / request.id
         work.mkdir(parents=True, exist_ok=True)
-        partial = _progress_file(work / PREDICTIONS) if request.kind == "model" else None
+        partial = _progress_file(work / PREDICTIONS) if request.kind in ("model", "script") else None
         heartbeat = _Heartbeat(self.store, request, self.worker_id, self.settings, partial)
         heartbeat.start()
         try:
@@ -160,17 +188,20 @@ class Worker:
         except LeaseLostError as err:
             logger.warning("request %s: not recording a result, %s", request.id, err)
         except RexrankError as err:
-            self._fail(request, redact(str(err)))
+            self._fail(request, str(err))
         except Exception as err:  # noqa: BLE001 - any failure must end as FAILED with its reason
             logger.exception("request %s: unexpected error", request.id)
-            self._fail(request, redact(f"internal error: {type(err).__name__}: {err}"))
+            self._fail(request, f"internal error: {err} (the worker's log has the details; resubmit to try again)")
         finally:
             heartbeat.stop()
+            shutil.rmtree(work, ignore_errors=True)  # partial work lives in the store, not here
 
     def _fail(self, request: Request, reason: str) -> None:
-        logger.warning("request %s: FAILED: %s", request.id, reason)
+        """Mark FAILED: the full (redacted) reason goes to the log, the public one to the store,
+        whose queue a web visitor sees (no server paths, endpoints or exception classes)."""
+        logger.warning("request %s: FAILED: %s", request.id, redact(reason))
         try:
-            self.store.fail(request.id, self.worker_id, reason)
+            self.store.fail(request.id, self.worker_id, public_message(reason))
         except LeaseLostError as err:
             logger.warning("request %s: could not mark FAILED, %s", request.id, err)
 
@@ -182,23 +213,58 @@ class Worker:
             return json.loads(data), None
         return self._generate(request, work)
 
-    def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
-        from rexrank.datasets.predictions import read_predictions
-        from rexrank.errors import describe_ids
-
-        out = work / PREDICTIONS
+    def _restore_partial(self, request: Request, out: Path) -> None:
+        """A takeover resumes from the progress the previous worker's heartbeat saved in the store."""
         progress = _progress_file(out)
         saved = self.store.artifact(request.id, PARTIAL)
         if saved is not None and not progress.is_file():
             progress.write_bytes(saved)
             logger.info("request %s: resuming from %d saved predictions", request.id,
                         len(json.loads(saved).get("done", {})))
+
+    def _generate(self, request: Request, work: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        from rexrank.hub_ids import parse_hub_ref
+
+        out = work / PREDICTIONS
+        self._restore_partial(request, out)
+        if request.kind == "script":
+            return self._run_submission(request, work, out)
+        # a queued model is a Hub repo id, never a path on this machine (even in a hand-edited queue)
+        repo_id, revision = parse_hub_ref(request.model or "", request.revision)
         generate = load_callable(self.settings.generator)
-        model = f"{request.model}@{request.revision}" if request.revision else request.model
+        model = f"{repo_id}@{revision}" if revision else repo_id
         summary = generate(model, request.dataset, out, split=request.split, section=request.track,
                            data_dir=self.settings.data_dirs.get(request.dataset),
                            manifest=self.settings.manifests.get(request.dataset),
                            adapter=request.adapter, **self.settings.generation_options)
+        return self._generated(summary, out)
+
+    def _run_submission(self, request: Request, work: Path, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        """An approved inference-script submission: its repo at the approved commit, run the ReXrank way."""
+        from huggingface_hub import snapshot_download
+
+        from rexrank import hub_env
+
+        if not request.approved:  # the store never hands out an unapproved one; check again before running code
+            raise RexrankError(f"request {request.id} was not approved by a maintainer at commit {request.revision}; "
+                               "it is not run")
+        folder = work / "submission"
+        snapshot_download(request.model, repo_type=request.repo_type or "model", revision=request.approved_commit,
+                          local_dir=folder, token=hub_env.token(), endpoint=hub_env.endpoint())
+        logger.info("request %s: running %s@%s (approved by %s at %s)", request.id, request.model,
+                    request.approved_commit, request.approved_by, request.approved_at)
+        run = load_callable(self.settings.script_runner)
+        summary = run(folder, request.dataset, out, split=request.split, section=request.track,
+                      data_dir=self.settings.data_dirs.get(request.dataset),
+                      manifest=self.settings.manifests.get(request.dataset), name=request.model,
+                      revision=request.approved_commit, isolation=self.settings.script_isolation,
+                      time_limit=self.settings.script_time_limit, scratch_dir=work)
+        return self._generated(summary, out)
+
+    def _generated(self, summary: Any, out: Path) -> tuple[dict[str, str], dict[str, Any]]:
+        from rexrank.datasets.predictions import read_predictions
+        from rexrank.errors import describe_ids
+
         failures = getattr(summary, "failures", None)
         if failures:
             first = next(iter(failures.items()))
@@ -216,12 +282,16 @@ class Worker:
                                  plots=False, system=request.name, **self.settings.scorer_options)
         submission = {k: v for k, v in dataclasses.asdict(request).items()
                       if k not in ("state", "reason", "worker", "lease_until", "finished_at")}
+        system = {"name": request.name, "kind": request.kind, "model": request.model,
+                  "revision": request.revision, "adapter": request.adapter,
+                  "predictions_sha256": request.predictions_sha256 or sha256_json(predictions)}
+        if request.kind == "script":
+            system.update(adapter="inference-script", repo_type=request.repo_type, approval={
+                "by": request.approved_by, "at": request.approved_at, "commit": request.approved_commit})
         return {
             "schema": "rexrank-space-result/1",
             "request": submission,
-            "system": {"name": request.name, "kind": request.kind, "model": request.model,
-                       "revision": request.revision, "adapter": request.adapter,
-                       "predictions_sha256": request.predictions_sha256 or sha256_json(predictions)},
+            "system": system,
             "generation": generation,
             "evaluation": {"worker": self.worker_id, "attempt": request.attempts, "scored_at": utc_now_iso()},
             "results": results,

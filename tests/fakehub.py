@@ -7,6 +7,25 @@ Endpoints (checked with huggingface_hub 2.4, DESIGN.md §5): repo creation, repo
 ``README.md`` (400 with ``errors`` when its front matter is not a YAML mapping). Commits are kept in memory with their full history, so a
 download at an old commit returns that commit's file.
 
+For deploys (``rexrank space deploy``, the evaluate module Spaces): the repo tree
+(``list_repo_files``, used by ``upload_folder(delete_patterns=...)``), a Space's secrets and
+variables (``add_space_secret`` / ``add_space_variable``; secret values are kept for the test to
+compare, never returned, as on the Hub), and repo visibility from the create call. Every upload
+is answered ``uploadMode: "regular"``: the real Hub sends binary files (a wheel) through LFS/Xet,
+which huggingface_hub handles and this fake does not implement.
+
+For evaluation results: ``GET /api/models/{id}?expand=evalResults``, the API form of the model
+repo's ``.eval_results/*.yaml`` entries (the dataset leaderboard is computed by the Hub in ways it
+does not document, so it is not faked). A commit adding an
+``eval.yaml`` is checked against the documented specification, and refused (400) when
+``hub.eval_frameworks`` is set and its ``evaluation_framework`` is not in it.
+
+Also, for gated datasets and submission repos: ``GET /api/{type}s/{repo}/tree/{revision}``
+(what ``snapshot_download`` lists), ``GET /api/whoami-v2`` (the user of a token, see
+:meth:`FakeHub.add_user`), and gating (:meth:`FakeHub.gate`): as the Hub answers for a gated repo,
+401 with ``X-Error-Code: GatedRepo`` without a token and 403 with the same code for a token
+whose user has not been granted access; ``huggingface_hub`` raises ``GatedRepoError`` for both.
+
 Run it from tests with :func:`running` (a context manager returning the endpoint URL) or as
 ``python -m tests.fakehub PORT`` by hand.
 """
@@ -37,6 +56,76 @@ class FakeHub:
         self.stats = {"commits": 0, "conflicts": 0}
         self.authorizations: set[str] = set()
         self.validated: list[tuple[str, str]] = []  # (repoType, README content) seen by /api/validate-yaml
+        self.private: dict[tuple[str, str], bool] = {}
+        self.space_secrets: dict[str, dict[str, str]] = {}  # space id -> {key: value} (values never served)
+        self.space_variables: dict[str, dict[str, str]] = {}
+        self.eval_frameworks: set[str] | None = None  # None: accept any evaluation_framework
+        self.users: dict[str, str] = {}  # token -> user name (/api/whoami-v2)
+        self.gated: dict[tuple[str, str], set[str]] = {}  # gated repo -> user names granted access
+        self.refused: list[tuple[str, str, int]] = []  # (repo_id, path, status) of every refused request
+
+    def check_eval_yaml(self, data: bytes) -> list[str]:
+        """The documented eval.yaml fields (hub-docs eval-results.md): name, description, one
+        evaluation_framework, tasks[] with a unique id and optional config/split."""
+        import yaml
+
+        try:
+            spec = yaml.safe_load(data)
+        except yaml.YAMLError as err:
+            return [f"eval.yaml: invalid YAML: {err}"]
+        if not isinstance(spec, dict):
+            return ["eval.yaml: must be a mapping"]
+        errors = [f"eval.yaml: missing {k}" for k in ("name", "description", "evaluation_framework", "tasks")
+                  if not spec.get(k)]
+        framework = spec.get("evaluation_framework")
+        if framework and not isinstance(framework, str):
+            errors.append("eval.yaml: exactly one evaluation_framework (a string)")
+        elif framework and self.eval_frameworks is not None and framework not in self.eval_frameworks:
+            errors.append(f"eval.yaml: unknown evaluation_framework {framework!r}")
+        ids = [task.get("id") for task in spec.get("tasks") or [] if isinstance(task, dict)]
+        if len(ids) != len(spec.get("tasks") or []) or not all(isinstance(i, str) and i for i in ids):
+            errors.append("eval.yaml: every task needs an id")
+        if len(set(ids)) != len(ids):
+            errors.append("eval.yaml: task ids must be unique")
+        return errors
+
+    def files(self, repo_type: str, repo_id: str) -> dict[str, bytes]:
+        found = self.commit_at(repo_type, repo_id, "main")
+        return found[1] if found else {}
+
+    def eval_results(self, model_id: str) -> list[dict]:
+        """The API form of a model's ``.eval_results/*.yaml`` entries."""
+        import yaml
+
+        out = []
+        for path, data in sorted(self.files("model", model_id).items()):
+            if path.startswith(".eval_results/") and path.endswith(".yaml"):
+                out += [{"filename": path, "verified": False, "data": item} for item in yaml.safe_load(data) or []]
+        return out
+
+    def add_user(self, name: str, token: str) -> None:
+        self.users[token] = name
+
+    def gate(self, repo_type: str, repo_id: str, granted: tuple[str, ...] = ()) -> None:
+        """Make a repo gated; only ``granted`` users (by name) may read it."""
+        self.gated[(repo_type, repo_id)] = set(granted)
+
+    def access(self, repo_type: str, repo_id: str, authorization: str | None) -> int | None:
+        """None if the request may read the repo, else the status the Hub answers (401/403)."""
+        granted = self.gated.get((repo_type, repo_id))
+        if granted is None:
+            return None
+        if not authorization:
+            return 401
+        user = self.users.get(authorization.removeprefix("Bearer ").strip())
+        return None if user in granted else 403
+
+    def put_files(self, repo_type: str, repo_id: str, files: dict[str, bytes]) -> str:
+        """Create the repo if needed and commit ``files`` to it; returns the commit oid."""
+        self.create(repo_type, repo_id)
+        result = self.commit(repo_type, repo_id, {}, files, [])
+        assert isinstance(result, str)
+        return result
 
     def validate_yaml(self, repo_type: str, content: str) -> list[str]:
         """The Hub's front-matter check, in part: errors if the YAML between ``---`` lines is not a mapping."""
@@ -52,11 +141,12 @@ class FakeHub:
             return [f"Invalid YAML: {err}"]
         return [] if data is None or isinstance(data, dict) else ["The metadata must be a YAML mapping"]
 
-    def create(self, repo_type: str, repo_id: str) -> bool:
+    def create(self, repo_type: str, repo_id: str, private: bool = True) -> bool:
         with self.lock:
             key = (repo_type, repo_id)
             if key in self.repos:
                 return False
+            self.private[key] = private
             files = {".gitattributes": b"*.bin filter=lfs diff=lfs merge=lfs -text\n"}
             self.repos[key] = [(self._oid(repo_id, files, None), files)]
             return True
@@ -76,8 +166,14 @@ class FakeHub:
             return commits[-1]
         return next((c for c in commits if c[0] == revision), None)
 
-    def commit(self, repo_type: str, repo_id: str, header: dict, adds: dict[str, bytes], deletes: list[str]) -> str | int:
-        """Apply a commit; returns the new oid, or 412 if ``parentCommit`` is not the head."""
+    def commit(self, repo_type: str, repo_id: str, header: dict, adds: dict[str, bytes],
+               deletes: list[str]) -> str | int | list[str]:
+        """Apply a commit; returns the new oid, 412 if ``parentCommit`` is not the head, or the errors
+        that refuse it (an invalid ``eval.yaml`` at a dataset's root)."""
+        if repo_type == "dataset" and "eval.yaml" in adds:
+            errors = self.check_eval_yaml(adds["eval.yaml"])
+            if errors:
+                return errors
         with self.lock:
             commits = self.repos[(repo_type, repo_id)]
             head_oid, head_files = commits[-1]
@@ -128,6 +224,18 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             if auth:
                 hub.authorizations.add(auth)
 
+        def _refused(self, repo_type: str, repo_id: str, path: str = "") -> bool:
+            """Answer 401/403 GatedRepo (and return True) if the caller may not read this gated repo."""
+            status = hub.access(repo_type, repo_id, self.headers.get("Authorization"))
+            if status is None:
+                return False
+            hub.refused.append((repo_id, path, status))
+            message = (f"Access to {repo_type} {repo_id} is restricted. You must have access to it and be authenticated "
+                       "to access it. Please log in." if status == 401 else
+                       f"Access to {repo_type} {repo_id} is restricted and you are not in the authorized list.")
+            self._error(status, message, "GatedRepo")
+            return True
+
         # --- routes ----------------------------------------------------------------------
         def do_POST(self) -> None:
             self._note_auth()
@@ -140,10 +248,16 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
                 repo_id = f"{payload['organization']}/{payload['name']}" if payload.get("organization") else payload["name"]
                 if "/" not in repo_id:
                     repo_id = f"user/{repo_id}"
-                created = hub.create(repo_type, repo_id)
+                private = payload.get("visibility", "private" if payload.get("private") else "public") != "public"
+                created = hub.create(repo_type, repo_id, private)
+                if created and repo_type == "space":
+                    hub.space_secrets[repo_id] = {s["key"]: s["value"] for s in payload.get("secrets") or []}
+                    hub.space_variables[repo_id] = {v["key"]: v["value"] for v in payload.get("variables") or []}
                 url_ = f"{endpoint_ref[0]}/{'' if repo_type == 'model' else repo_type + 's/'}{repo_id}"
                 return self._json(200 if created else 409, {"url": url_, "name": repo_id} if created
                                   else {"error": "You already created this repo", "url": url_})
+            if len(parts) == 5 and parts[:2] == ["api", "spaces"] and parts[4] in ("secrets", "variables"):
+                return self._space_settings(f"{parts[2]}/{parts[3]}", parts[4], json.loads(body or b"{}"))
             if parts == ["api", "validate-yaml"]:
                 payload = json.loads(body or b"{}")
                 errors = hub.validate_yaml(payload.get("repoType", "model"), payload.get("content", ""))
@@ -172,6 +286,8 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
                     else:
                         return self._error(400, f"unsupported commit operation {item['key']}")
                 result = hub.commit(repo_type, repo_id, header, adds, deletes)
+                if isinstance(result, list):
+                    return self._error(400, "; ".join(result))
                 if result == 412:
                     return self._error(412, "A commit has happened since. Please refresh and try again.")
                 prefix = "" if repo_type == "model" else f"{repo_type}s/"
@@ -183,21 +299,73 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             self._note_auth()
             url = urlparse(self.path)
             parts = [unquote(p) for p in url.path.strip("/").split("/")]
+            query = parse_qs(url.query)
+            if len(parts) == 5 and parts[:2] == ["api", "spaces"] and parts[4] in ("secrets", "variables"):
+                return self._space_settings(f"{parts[2]}/{parts[3]}", parts[4], None)
+            if parts == ["api", "whoami-v2"]:
+                token = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+                if token not in hub.users:
+                    return self._json(401, {"error": "Invalid credentials in Authorization header"},
+                                      {"X-Error-Message": "Invalid credentials in Authorization header"})
+                return self._json(200, {"type": "user", "name": hub.users[token], "auth": {"type": "access_token"}})
+            if len(parts) >= 6 and parts[0] == "api" and parts[1] in ("models", "datasets", "spaces") \
+                    and parts[4] == "tree":
+                repo_type, repo_id, revision = parts[1][:-1], f"{parts[2]}/{parts[3]}", parts[5]
+                if self._refused(repo_type, repo_id):
+                    return
+                found = hub.commit_at(repo_type, repo_id, revision)
+                if found is None and hub.commit_at(repo_type, repo_id, "main") is None:
+                    return self._error(404, "Repository not found", "RepoNotFound")
+                if found is None:
+                    return self._error(404, "Repository or revision not found", "RevisionNotFound")
+                prefix = "/".join(parts[6:])
+                return self._json(200, [{"type": "file", "path": p, "size": len(d), "oid": _git_blob_id(d)}
+                                        for p, d in sorted(found[1].items()) if p.startswith(prefix)])
             if len(parts) >= 4 and parts[0] == "api" and parts[1] in ("models", "datasets", "spaces"):
                 repo_type, repo_id = parts[1][:-1], f"{parts[2]}/{parts[3]}"
                 revision = "/".join(parts[5:]) if len(parts) > 5 and parts[4] == "revision" else "main"
+                if self._refused(repo_type, repo_id):
+                    return
                 found = hub.commit_at(repo_type, repo_id, revision)
+                if found is None and hub.commit_at(repo_type, repo_id, "main") is not None:
+                    return self._error(404, f"Invalid rev id: {revision}", "RevisionNotFound")
                 if found is None:
                     return self._error(404, "Repository not found", "RepoNotFound")
                 oid, files = found
                 blobs = parse_qs(url.query).get("blobs", ["false"])[0].lower() == "true"
                 siblings = [{"rfilename": p, **({"blobId": _git_blob_id(d), "size": len(d)} if blobs else {})}
                             for p, d in sorted(files.items())]
-                return self._json(200, {"id": repo_id, "sha": oid, "private": True, "siblings": siblings})
+                info = {"id": repo_id, "sha": oid, "private": hub.private.get((repo_type, repo_id), True),
+                        "siblings": siblings}
+                if repo_type == "model" and "evalResults" in ",".join(query.get("expand", [])):
+                    info["evalResults"] = hub.eval_results(repo_id)
+                return self._json(200, info)
             return self._resolve()
 
         def do_HEAD(self) -> None:
             self._resolve()
+
+        def do_DELETE(self) -> None:
+            self._note_auth()
+            parts = [unquote(p) for p in urlparse(self.path).path.strip("/").split("/")]
+            body = json.loads(self._body() or b"{}")
+            if len(parts) == 5 and parts[:2] == ["api", "spaces"] and parts[4] in ("secrets", "variables"):
+                return self._space_settings(f"{parts[2]}/{parts[3]}", parts[4], body, delete=True)
+            return self._error(404, f"no route for DELETE {self.path}")
+
+        def _space_settings(self, space_id: str, kind: str, payload: dict | None, delete: bool = False) -> None:
+            """A Space's secrets or variables: POST adds, DELETE removes, GET lists (secret values never)."""
+            if hub.commit_at("space", space_id, "main") is None:
+                return self._error(404, "Repository not found", "RepoNotFound")
+            store = (hub.space_secrets if kind == "secrets" else hub.space_variables).setdefault(space_id, {})
+            if payload is not None:
+                if delete:
+                    store.pop(payload.get("key"), None)
+                else:
+                    store[payload["key"]] = payload["value"]
+            if kind == "secrets":
+                return self._json(200, {k: {"updatedAt": "2026-01-01T00:00:00.000Z"} for k in store})
+            return self._json(200, {k: {"value": v, "updatedAt": "2026-01-01T00:00:00.000Z"} for k, v in store.items()})
 
         def _resolve(self) -> None:
             url = urlparse(self.path)
@@ -209,6 +377,8 @@ def _make_handler(hub: FakeHub, endpoint_ref: list[str]):
             if len(parts) < 5 or parts[2] != "resolve":
                 return self._error(404, f"no route for {self.command} {url.path}")
             repo_id, revision, path = f"{parts[0]}/{parts[1]}", parts[3], "/".join(parts[4:])
+            if self._refused(repo_type, repo_id, path):
+                return
             found = hub.commit_at(repo_type, repo_id, revision)
             if found is None:
                 return self._error(404, "Repository or revision not found", "RevisionNotFound")

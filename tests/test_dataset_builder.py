@@ -89,7 +89,7 @@ def test_without_an_image_root_rows_load_with_paths_only(tmp_path, mimic_like):
 def test_a_missing_image_names_the_study_and_path(tmp_path, mimic_like):
     manifest, root = mimic_like
     (root / "p10/p2/s50000002/c.png").unlink()
-    with pytest.raises(InputError, match=r"study '50000002': image 'p10/p2/s50000002/c.png' is not under the image root"):
+    with pytest.raises(InputError, match=r"study '50000002' image_path: 'p10/p2/s50000002/c.png' does not exist under the image root"):
         export.build("mimic_cxr", tmp_path / "out", manifest_files={"test": manifest}, data_dir=root)
     assert not (tmp_path / "out" / "mimic_cxr").exists()  # nothing half-written
 
@@ -280,3 +280,90 @@ def test_the_card_template_matches_the_builder():
     for section in ("## Dataset Summary", "## Supported Tasks and Leaderboards", "## Dataset Structure",
                     "## Access to the images", "## Considerations for Using the Data", "## Citation"):
         assert section in card.text
+
+
+# ------------------------------------------------------------------ issue 14, class 2: containment
+
+
+def _hostile(tmp_path, mimic_like, how: str):
+    """The MIMIC-like manifest and image root with one image path turned hostile in one way."""
+    manifest, root = mimic_like
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\nHF_TOKEN=hf_should_never_be_embedded\n")
+    studies = json.loads(json.dumps(STUDIES, allow_nan=True))
+    entry = studies["50000002"]
+    target = "image_path"
+    if how == "dotdot":
+        path = "/../secret.txt"
+    elif how == "dotdot-deep":
+        path = "p10/p2/../../../secret.txt"
+    elif how == "backslashes":
+        path = "p10\\..\\..\\secret.txt"
+    elif how == "symlink-file":
+        (root / "p10/p2/s50000002/c.png").unlink()
+        (root / "p10/p2/s50000002/c.png").symlink_to(secret)
+        path = "/p10/p2/s50000002/c.png"
+    elif how == "symlink-dir":
+        (root / "p10/escape").symlink_to(tmp_path)
+        path = "/p10/escape/secret.txt"
+    elif how == "key-image-dotdot":
+        target, path = "key_image_path", "/p10/../../secret.txt"
+    elif how == "not-an-image":
+        (root / "p10/p2/s50000002/c.png").write_bytes(secret.read_bytes())
+        path = "/p10/p2/s50000002/c.png"
+    elif how == "truncated-png":
+        data = (root / "p10/p2/s50000002/c.png").read_bytes()
+        (root / "p10/p2/s50000002/c.png").write_bytes(data[: len(data) // 2])
+        path = "/p10/p2/s50000002/c.png"
+    elif how == "empty-file":
+        (root / "p10/p2/s50000002/c.png").write_bytes(b"")
+        path = "/p10/p2/s50000002/c.png"
+    elif how == "directory":
+        path = "/p10/p2"
+    else:
+        raise AssertionError(how)
+    if target == "image_path":
+        entry["image_path"] = [path]
+    else:
+        entry["key_image_path"] = path
+    manifest.write_text(json.dumps(studies, allow_nan=True))
+    return manifest, root, path
+
+
+HOSTILE = ["dotdot", "dotdot-deep", "backslashes", "symlink-file", "symlink-dir", "key-image-dotdot",
+           "not-an-image", "truncated-png", "empty-file", "directory"]
+
+
+@pytest.mark.parametrize("how", HOSTILE)
+def test_image_paths_stay_inside_the_image_root_and_must_be_images(tmp_path, mimic_like, how):
+    manifest, root, path = _hostile(tmp_path, mimic_like, how)
+    out = tmp_path / "out"
+    with pytest.raises(InputError) as err:
+        export.build("mimic_cxr", out, manifest_files={"test": manifest}, data_dir=root)
+    message = str(err.value)
+    assert "study '50000002'" in message and ("image_path" in message or "key_image_path" in message)
+    assert str(tmp_path) not in message  # the path as the manifest gives it, never the server's absolute path
+    assert not (out / "mimic_cxr").exists()  # nothing half-written
+    assert not any(b"hf_should_never_be_embedded" in p.read_bytes() for p in tmp_path.rglob("*.parquet"))
+
+
+@pytest.mark.parametrize("how", ["dotdot", "symlink-file", "not-an-image"])
+def test_a_refused_image_is_never_pushed(tmp_path, mimic_like, fake_hub, monkeypatch, caplog, how):
+    import huggingface_hub.constants
+
+    endpoint, hub = fake_hub
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", endpoint)
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_value_123")
+    manifest, root, _ = _hostile(tmp_path, mimic_like, how)
+    with caplog.at_level(logging.ERROR):
+        code = rexrank_main(["data", "build", "mimic_cxr", "--manifest", str(manifest), "--data-dir", str(root),
+                             "--out", str(tmp_path / "out"), "--push-to-hub", "someone/rexrank", "--private"])
+    assert code == 2 and hub.repos == {}
+    assert "study '50000002'" in caplog.text and "Traceback" not in caplog.text
+
+
+def test_a_symlink_to_an_image_inside_the_root_is_fine(tmp_path, mimic_like):
+    manifest, root = mimic_like
+    (root / "p10/p2/s50000002/c.png").rename(root / "p10/c_real.png")
+    (root / "p10/p2/s50000002/c.png").symlink_to(root / "p10/c_real.png")
+    assert export.build("mimic_cxr", tmp_path / "out", manifest_files={"test": manifest}, data_dir=root) == {"test": 2}

@@ -7,9 +7,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import threading
-import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -18,108 +15,7 @@ from rexrank.metrics.runtime.llm_client import ChatClient, LLMRequestError
 from rexrank.metrics.registry import get_spec
 from rexrank import assets
 from rexrank.errors import InputError, RexrankError
-
-KEY = "sk-test-secret-0123456789"
-
-
-def line(severity: str, correction: str = "[delete]") -> dict:
-    return {"corrections": correction, "clinical severity": severity, "comments": "c", "error category": []}
-
-
-GOOD = {"0": line("Urgent error"), "2": line("not actionable"), "None": line("Actionable nonurgent error", "Add x.")}
-
-
-class FakeOpenAI:
-    """Chat-completions server; what it answers is chosen by a SCENARIO word in the reference."""
-
-    def __init__(self):
-        self.requests: list[dict] = []
-        self.calls: dict[str, int] = {}
-        self.in_flight = self.max_in_flight = 0
-        self.lock = threading.Lock()
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.requests.append({"body": body, "auth": self.headers.get("Authorization"), "path": self.path})
-                    outer.in_flight += 1
-                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
-                try:
-                    status, payload, headers = outer.answer(body)
-                finally:
-                    with outer.lock:
-                        outer.in_flight -= 1
-                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
-                self.send_response(status)
-                for k, v in headers.items():
-                    self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self, body: dict):
-        last = body["messages"][-1]["content"]
-        scenario = last.rsplit("SCENARIO:", 1)[-1].split()[0] if "SCENARIO:" in last else "ok"
-        with self.lock:
-            n = self.calls[scenario] = self.calls.get(scenario, 0) + 1
-
-        def reply(content):
-            return 200, {"id": "x", "object": "chat.completion", "model": body["model"],
-                         "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
-                                      "finish_reason": "stop"}]}, {}
-
-        if scenario == "ok":
-            return reply(json.dumps(GOOD))
-        if scenario == "fence":
-            return reply("```json\n" + json.dumps({"1": line("EMERGENT ERROR")}) + "\n```")
-        if scenario == "noerrors":
-            return reply("{}")
-        if scenario == "unknown":
-            return reply(json.dumps({"0": line("[delete]"), "1": line("Moderate"), "2": line("not actionable")}))
-        if scenario == "malformed-once":
-            return reply("Sure! Here is the JSON: {") if n == 1 else reply(json.dumps(GOOD))
-        if scenario == "badkeys-once":
-            return reply(json.dumps({"line one": line("Urgent error")})) if n == 1 else reply(json.dumps(GOOD))
-        if scenario == "always-malformed":
-            return reply(json.dumps({"0": {"corrections": "x"}}) if n % 2 else "[1, 2]")
-        if scenario == "ratelimit":
-            return (429, {"error": {"message": "slow down"}}, {"Retry-After": "0"}) if n <= 2 else reply(json.dumps(GOOD))
-        if scenario == "error500":
-            return (500, "<html>boom</html>", {}) if n == 1 else reply(json.dumps(GOOD))
-        if scenario == "slow":
-            time.sleep(0.3)
-            return reply(json.dumps(GOOD))
-        if scenario == "timeout-once":
-            if n == 1:
-                time.sleep(1.5)
-            return reply(json.dumps(GOOD))
-        if scenario == "badkey":
-            return 401, {"error": {"message": f"Incorrect API key provided: {KEY}"}}, {}
-        raise AssertionError(scenario)
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def api(monkeypatch):
-    server = FakeOpenAI()
-    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("FINERADSCORE_MODEL", "judge-model")
-    yield server
-    server.close()
+from tests.fixtures.llm_server import GOOD, KEY, line  # the server itself is the `api` fixture
 
 
 def scorer(tmp_path, **options) -> FineRadScoreScorer:

@@ -152,7 +152,7 @@ def test_image_choice_all_views_for_multi_image_models_else_key_image(generation
     images = generation_testset["images"]
     assert [p.name for p in choose_images(study, images, None)] == ["0.png", "1.png"]
     assert [p.name for p in choose_images(study, images, 1)] == ["0.png"]
-    with pytest.raises(InputError, match=r"CXR9.*image not found.*--data-dir"):
+    with pytest.raises(InputError, match=r"CXR9.*does not exist under the image root \(--data-dir\)"):
         choose_images({**study, "study_id": "CXR9", "image_paths": ["CXR9/0.png"], "key_image": None}, images, None)
 
 
@@ -166,3 +166,26 @@ def test_prompt_placeholders_and_output_cleaning():
     assert clean_output("Write the findings.  ASSISTANT: The lungs\nare clear.</s><pad>", prompt,
                         ["</s>", "<pad>"]) == "The lungs are clear."
     assert clean_output("model\n No effusion.<end_of_turn>", None, ["<end_of_turn>"]) == "No effusion."
+
+
+@pytest.mark.parametrize("bad", ["../outside.png", "CXR1_IM-0001/../../outside.png", "escape/outside.png"])
+def test_generation_reads_images_only_inside_the_image_root(generation_testset, tmp_path, bad):
+    import shutil
+
+    images = tmp_path / "images"
+    shutil.copytree(generation_testset["images"], images)
+    shutil.copy(images / "CXR1_IM-0001" / "0.png", tmp_path / "outside.png")
+    (images / "escape").symlink_to(tmp_path)
+    study = {"study_id": "CXR1_IM-0001", "image_paths": [bad], "views": ["frontal"], "key_image": None}
+    with pytest.raises(InputError, match="study 'CXR1_IM-0001' image") as err:
+        choose_images(study, images, None)
+    assert str(tmp_path) not in str(err.value)
+
+
+def test_a_file_that_is_not_an_image_is_a_clear_error_naming_the_study(tmp_path):
+    from rexrank.space.generation.adapters.base import load_images
+
+    fake = tmp_path / "0.png"
+    fake.write_text("not an image")
+    with pytest.raises(InputError, match=r"study 'CXR5' image: '0.png' is not an image"):
+        load_images([fake], "CXR5")

@@ -191,7 +191,7 @@ def test_missing_image_fails_that_study_only(tiny_generation_models, generation_
     shutil.copytree(generation_testset["images"], images)
     (images / "CXR2_IM-0002" / "0.png").unlink()
     summary = _run(tiny_generation_models, generation_testset, "ved", tmp_path / "p.json", data_dir=images)
-    assert list(summary.failures) == ["CXR2_IM-0002"] and "image not found" in summary.failures["CXR2_IM-0002"]
+    assert list(summary.failures) == ["CXR2_IM-0002"] and "does not exist" in summary.failures["CXR2_IM-0002"]
     assert summary.n_generated == 5
 
 

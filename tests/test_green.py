@@ -139,6 +139,20 @@ def test_budget_is_2048_minus_own_prompt_and_cache_resumes(tiny_green_models, mo
     assert calls == []
 
 
+def test_max_new_tokens_caps_every_completion_and_keys_the_cache(tiny_green_models, tmp_path, pairs):
+    """A cap (the device check's: random weights never stop) bounds each completion, and capped
+    completions are cached apart from uncapped ones."""
+    refs, preds = pairs
+    refs, preds = refs[:4], preds[:4]
+    capped = green.GreenScorer(device="cpu", cache_dir=str(tmp_path), progress=False, max_new_tokens=3)(preds, refs)
+    assert [d["completion_tokens"] for d in capped.details] == [3] * 4 and capped.provenance["max_new_tokens"] == 3
+    longer = green.GreenScorer(device="cpu", cache_dir=str(tmp_path), progress=False, max_new_tokens=5)(preds, refs)
+    assert [d["completion_tokens"] for d in longer.details] == [5] * 4
+    with pytest.raises(InputError, match="max_new_tokens"):
+        green.GreenScorer(device="cpu", max_new_tokens=0)
+    assert green.GreenScorer(device="cpu", half=True)._dtype() == "float32"  # fp16 only where the official run uses it
+
+
 def test_out_of_gpu_memory_halves_the_batch_and_names_a_study_that_never_fits(tiny_green_models, monkeypatch,
                                                                           tmp_path, pairs):
     import torch

@@ -9,7 +9,7 @@ import evaluate
 import pytest
 
 from rexrank.metrics.registry import load_scorer
-from tests.test_fineradscore import KEY, FakeOpenAI
+from tests.fixtures.llm_server import KEY, FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 PREDS = ["No acute cardiopulmonary process. Heart size is normal.", "Small left pleural effusion."]

@@ -6,10 +6,12 @@ import io
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rexrank.metrics.scorers.radgraph.scorer import set_f1
-from rexrank.metrics.scorers.radgraph.text import pretokenize, segments
+from rexrank.metrics.scorers.radgraph.text import (adds_special_tokens_in_v4, official_layout, pretokenize,
+                                                   pretokenize_xl)
 from rexrank.errors import CheckpointMismatchError, InputError, ModelUnavailableError
 
 REPORTS = ["No pleural effusion. Mild cardiomegaly.", "Small left effusion.",
@@ -25,10 +27,53 @@ def test_pretokenize_splits_the_official_punctuation_but_not_hyphens():
     assert pretokenize("") == [] and pretokenize(" \n\t ") == []
 
 
-def test_segments_follow_the_official_folding():
-    assert segments(0, 512) == []
-    assert segments(510, 512) == [(0, 510)]
-    assert segments(1100, 512) == [(0, 510), (510, 1020), (1020, 1100)]
+def test_xl_pretokenize_is_wordpunct_with_the_official_replaces():
+    assert pretokenize_xl("Stable 2.5 cm (left lobe), unchanged.\nNo") == \
+        ["Stable", "2", ".", "5", "cm", "(", "left", "lobe", "),", "unchanged", ".", "No"]
+    assert pretokenize_xl("50%. 3%), LEFT") == ["50", "%", ".", "3", "%", "),", "LEFT"]  # no lower-casing
+    assert pretokenize_xl("2½ cm") == ["2", "½", "cm"]  # nltk >= 3.10's regex engine, not stdlib re
+    assert pretokenize_xl("a\\nb") == ["a", "b"]  # a literal backslash-n is a space
+    assert pretokenize_xl("") == [] and pretokenize_xl(" \n ") == []
+
+
+def test_encoder_layout_follows_the_official_folding():
+    pieces = np.arange(10, 1110)
+    bert = official_layout(pieces, 512, [101], [102], True)  # [CLS] 510 pieces [SEP], folded every 512
+    assert [b - a for a, b in bert.rows] == [512, 512, 82]  # 510 + 510 + 80 pieces
+    assert bert.ids[bert.take].tolist() == [101, *pieces.tolist(), 102]
+    short = official_layout(pieces[:5], 512, [1], [2], False)  # ModernBERT's tokenizer adds nothing on transformers 4
+    assert short.ids.tolist() == pieces[:5].tolist() and short.take.tolist() == list(range(5))
+    long = official_layout(pieces, 512, [1], [2], False)  # folded every 512; 2 positions per fold are dropped
+    assert len(long.take) == 1100 - 2 * 2 and long.ids[long.take][:3].tolist() == [10, 11, 12]
+    assert official_layout(pieces[:0], 512, [101], [102], True).rows == []
+
+
+def test_which_tokenizers_add_special_tokens_on_transformers_4():
+    assert adds_special_tokens_in_v4({}, "bert") and adds_special_tokens_in_v4({"tokenizer_class": "BertTokenizer"}, None)
+    assert not adds_special_tokens_in_v4({"tokenizer_class": "PreTrainedTokenizerFast"}, "modernbert")
+    assert not adds_special_tokens_in_v4({}, "modernbert")
+
+
+def _annotation(words, entities, relations=()):
+    from rexrank.metrics.scorers.radgraph.annotate import Annotation
+
+    return Annotation(tuple(words.split()), tuple(entities), tuple(relations))
+
+
+def test_reward_levels_known_answers():
+    from rexrank.metrics.scorers.radgraph.levels import reward_levels
+
+    ref = _annotation("Mild LEFT effusion", [(0, 0, "OBS"), (1, 1, "ANAT"), (2, 2, "OBS")], [(2, 2, 1, 1, "located_at")])
+    assert reward_levels(ref, ref) == (1.0, 1.0, 1.0)
+    # a lower-cased copy: only 'complete' relation tuples are lower-cased in radgraph 0.1.18
+    low = _annotation("mild left effusion", ref.entities, ref.relations)
+    simple, partial, complete = reward_levels(low, ref)
+    assert simple == partial == 1 / 3  # "Mild"/"mild", "LEFT"/"left" differ; "effusion" matches
+    assert complete == pytest.approx(1 / 3)  # the relation tuple (effusion, OBS, located_at, left) matches
+    # same entities, relation lost: partial drops the "has a relation" mark, complete the relation tuple
+    flat = _annotation("Mild LEFT effusion", ref.entities)
+    assert reward_levels(flat, ref) == (1.0, pytest.approx(2 / 3), pytest.approx(2 / 3))
+    assert reward_levels(_annotation("", []), ref) == (0.0, 0.0, 0.0)
 
 
 def test_set_f1_definition():

@@ -189,3 +189,22 @@ def test_evaluate_module_returns_the_scorer_values(scorer, iu_manifests):
     assert out["ratescore_per_study"] == scorer(preds, refs).values["ratescore"]
     assert out["ratescore"] == pytest.approx(sum(out["ratescore_per_study"]) / 4)
     assert len(out["ratescore_details"]) == 4
+
+
+def test_a_second_system_reuses_the_reference_side(scorer, iu_manifests):
+    """References seen before cost nothing again in the process (sentences, NER, vectors), and
+    reused values equal recomputed ones exactly."""
+    preds, refs = iu_pairs(iu_manifests, 30)
+    second = [p + " Stable small left pleural effusion." for p in preds[5:] + preds[:5]]
+    scorer(preds, refs)
+    rows = []
+    hook = scorer._ner_model.register_forward_hook(lambda m, args, out: rows.append(out.logits.shape[0]))
+    try:
+        reused = scorer(second, refs).values["ratescore"]
+    finally:
+        hook.remove()
+    new_sentences = {s for text in second for s in default_splitter()(text)} - {
+        s for text in preds + refs for s in default_splitter()(text)}
+    assert sum(rows) == len(new_sentences)
+    scorer._caches.clear()
+    assert scorer(second, refs).values["ratescore"] == reused

@@ -52,3 +52,28 @@ def test_token_starts_follow_pyrush_gap_rules():
     assert sentence_starts(tokens, [_Span(0, 3), _Span(5, 8)]) == [True, False, True, True, False]
     # no span at all: only whitespace tokens start sentences
     assert sentence_starts(tokens, []) == [False, False, True, False, False]
+
+
+def test_reports_split_in_child_processes_as_in_one(iu_manifests, ratescore_rules):
+    """Many reports go to worker processes; each report's sentences are the ones one process gives."""
+    import json
+
+    from rexrank.metrics.scorers.ratescore.sentences import default_splitter, default_workers, split_reports
+
+    reports = [s["report"] for s in json.loads(iu_manifests["test"].read_text()).values()][:60] + ["", "a. b", "Ok."]
+    assert split_reports(reports, workers=2) == [default_splitter()(r) for r in reports]
+    assert default_workers(10) == 1 and default_workers(10**6) >= 1
+
+
+def test_pyfastner_info_noise_is_dropped_at_info_level(splitter, caplog):
+    """PyFastNER logs "... is not a eligible syntax." on the root logger for each odd rule on every
+    report; an INFO-level run must not print them, and other INFO lines still pass."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        for text in NASTY:
+            splitter(text)
+        logging.getLogger("rexrank.test").info("ours still logged")
+    noise = [r for r in caplog.records if "eligible syntax" in r.getMessage()]
+    assert not noise, f"{len(noise)} PyFastNER lines got through, e.g. {noise[0].getMessage()!r}"
+    assert any(r.getMessage() == "ours still logged" for r in caplog.records)

@@ -48,7 +48,7 @@ def test_model_submissions_are_checked_from_config_before_queueing(store, settin
         {"model_type": "mystery_cxr", "auto_map": {"AutoModel": "modeling.MysteryModel"}})})
 
     assert "either a Hub model id or a predictions file" in _submit(store, settings)
-    assert "is not a Hub model id" in _submit(store, settings, model="not a repo!")
+    assert "is not a Hub repo id" in _submit(store, settings, model="not a repo!")
     unknown = _submit(store, settings, model="nobody-here/no-such-model")
     assert unknown.startswith("Not submitted") and "nobody-here/no-such-model" in unknown
     refused = _submit(store, settings, model="rexrank-test/own-code")
@@ -137,7 +137,7 @@ def test_about_lists_every_metric_from_the_registry(store, settings):
 
 
 def test_secrets_are_redacted_from_logs_and_failure_reasons(tmp_path, monkeypatch, small_iu_manifest):
-    from rexrank.space.redaction import RedactingFilter
+    from rexrank.redaction import RedactingFilter
     from rexrank.space.worker import Worker, WorkerSettings
 
     token = "hf_plantedTOKENforTHEtest42"
@@ -202,6 +202,10 @@ def test_gradio_client_submits_a_file_watches_it_finish_and_reads_the_leaderboar
     again = client.predict("", "", handle_file(str(small_iu_predictions)), "ClientSystem", ["iu_xray"], "findings",
                            api_name="/submit")
     assert again.startswith("duplicate")
+    root = str(Path(__file__).resolve().parents[1])
+    for folder in ("tests/fixtures", "space/generation", "./space", "../shared"):  # folders beside the server
+        refused = client.predict(folder, "", None, "", ["iu_xray"], "findings", api_name="/submit")
+        assert refused.startswith("Not submitted") and "has no config.json" not in refused and root not in refused
     # the stored result carries provenance, and no secret is in the logs or anywhere in the store
     [result] = [r for r in LocalDirStore(space_server.store_dir).results() if r["system"]["name"] == "ClientSystem"]
     assert result["results"]["provenance"]["dataset"]["manifest_sha256"] and result["evaluation"]["attempt"] == 1
@@ -210,7 +214,7 @@ def test_gradio_client_submits_a_file_watches_it_finish_and_reads_the_leaderboar
         assert not any(value.encode() in t for t in texts), "a planted secret leaked"
 
 
-def test_the_space_folder_can_be_pushed_as_a_hub_space():
+def test_the_space_card_is_a_hub_space_header():  # the folder the Hub builds: tests/test_space_deploy.py
     import gradio
     import yaml
 
@@ -220,4 +224,3 @@ def test_the_space_folder_can_be_pushed_as_a_hub_space():
     assert header["sdk"] == "gradio" and header["hf_oauth"] is True
     assert (root / header["app_file"]).is_file()
     assert header["sdk_version"].split(".")[0] == gradio.__version__.split(".")[0]
-    assert "rexrank[space]" in (root / "requirements.txt").read_text()

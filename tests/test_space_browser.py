@@ -72,3 +72,50 @@ def test_browser_loads_submits_and_sees_the_new_row(space_server, small_iu_predi
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.browser
+def test_browser_shows_infinity_with_its_reason_and_sorts_it_first(space_server):
+    """Issue 14, class 1, in the real page: a perfect 1/FineRadScore (∞) beside a broken result."""
+    import math
+
+    from playwright.sync_api import expect, sync_playwright
+
+    from rexrank.metrics.reporting.values import to_json
+    from rexrank.space.store import LocalDirStore, Request, new_request_id
+
+    store = LocalDirStore(space_server.store_dir)
+    for name, value in (("InfinityBot", math.inf), ("FiniteBot", 2.5)):
+        request = Request(new_request_id(), "predictions", "iu_xray", "findings", display_name=name)
+        store.put_result(request, {"request": {"id": request.id, "dataset": "iu_xray", "track": "findings"},
+                                   "system": {"name": name}, "results": to_json({"dataset": {}, "metrics": {
+                                       "fineradscore": {"display": "1/FineRadScore", "value": value,
+                                                        "ci": [-math.inf, math.inf], "n": 12,
+                                                        "reported_as": "reciprocal_mean"}}})})
+    (space_server.store_dir / "results" / "broken.json").write_text("{half a result")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(space_server.url)
+            page.locator("#testset-dropdown input").click()
+            page.get_by_role("option", name="IU-Xray").click()
+            table = page.locator("#leaderboard-table")
+            expect(table).to_contain_text("MoERad-IU", timeout=30_000)  # the IU-Xray table, despite the broken file
+            search = table.get_by_role("textbox").first
+            search.fill("Bot")  # the table renders the rows in view; ours sort last on 1/RadCliQ-v1 (—)
+            row = table.get_by_role("row").filter(has_text="InfinityBot")
+            expect(row).to_be_visible(timeout=10_000)
+            cell = row.locator("span[title]").filter(has_text="∞").first
+            expect(cell).to_be_visible(timeout=10_000)
+            assert "1/mean is unbounded" in cell.get_attribute("title")
+            search.fill("")
+            header = table.get_by_role("columnheader").filter(has_text="1/FineRadScore").first
+            header.hover()
+            header.locator("button.cell-menu-button").click(force=True)  # the column's menu (⋮)
+            page.get_by_text("Sort descending").click()
+            expect(table.get_by_role("row").nth(1)).to_contain_text("InfinityBot", timeout=10_000)  # ∞ ranks first
+            expect(table.get_by_role("row").nth(2)).to_contain_text("FiniteBot")  # 2.5: above every published 0.x
+            page.screenshot(path=str(ROOT / "test-artifacts" / "space-infinity.png"), full_page=True)
+        finally:
+            browser.close()

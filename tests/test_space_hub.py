@@ -35,10 +35,13 @@ def test_seed_submit_and_evaluate_through_a_hub_dataset_repo(fake_hub, tmp_path,
                                         display_name="HubSystem", policy=policy)
     assert enqueue(store, requests, artifacts)[0].startswith("queued")
 
+    scratch = tmp_path / "worker-tmp"  # the worker's TMPDIR: its scratch and the store's cache go here
+    scratch.mkdir()
     worker = subprocess.run([sys.executable, "-m", "rexrank.cli", "worker", "--store", "hub:rexrank/space-queue",
                              "--manifest", f"iu_xray={small_iu_manifest}", "--metrics", "bleu2", "--exit-when-idle"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+                            cwd=ROOT, env={**env, "TMPDIR": str(scratch)}, capture_output=True, text=True, timeout=180)
     assert worker.returncode == 0, worker.stderr
+    assert [p.name for p in scratch.iterdir() if p.name.startswith("rexrank-")] == []  # removed when it exited
     [request] = store.requests()
     assert request.state == FINISHED and request.attempts == 1
     [result] = store.results()

@@ -165,3 +165,87 @@ def test_hub_reads_may_reuse_a_young_snapshot_but_never_miss_our_own_writes(fake
     ui.read_cache_seconds = 0
     worker.claim("w", 30)
     assert {r.state for r in ui.requests()} == {"PENDING", "RUNNING"}
+
+
+# ------------------------------------------------------------------ submissions that run code: review first
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _script(commit=COMMIT, **kw) -> Request:
+    return Request(new_request_id(), "script", "iu_xray", "findings", model="lab/submission", revision=commit,
+                   repo_type="model", **kw)
+
+
+def test_a_script_submission_waits_for_review_and_is_never_claimed_before(store_factory):
+    from rexrank.space.store import AWAITING_REVIEW
+
+    store = store_factory()
+    req = store.submit(_script(state=PENDING, approved_by="self", approved_commit=COMMIT))  # what it claims is ignored
+    got = store.get(req.id)
+    assert got.state == AWAITING_REVIEW and got.approved_by is None and got.approved_commit is None
+    assert store.claim("w", 30) is None and store.get(req.id).state == AWAITING_REVIEW
+    with pytest.raises(DuplicateSubmissionError):
+        store.submit(_script())  # awaiting review counts as queued
+    approved = store.approve(req.id, "maintainer-a", commit=COMMIT)
+    assert (approved.state, approved.approved_by, approved.approved_commit) == (PENDING, "maintainer-a", COMMIT)
+    assert approved.approved_at and store.get(req.id) == approved
+    claimed = store.claim("w", 30)
+    assert claimed.id == req.id and claimed.approved and claimed.approved_by == "maintainer-a"
+
+
+def test_approval_is_for_the_submitted_commit_once_and_refusal_says_why(store_factory):
+    from rexrank.space.store import ReviewError
+
+    store = store_factory()
+    a, b = store.submit(_script()), store.submit(_script(commit="f" * 40))
+    with pytest.raises(ReviewError, match=f"is for commit {COMMIT}, not {'e' * 40}"):
+        store.approve(a.id, "m", commit="e" * 40)
+    with pytest.raises(ReviewError, match="no request nope"):
+        store.approve("nope", "m")
+    store.approve(a.id, "m")
+    with pytest.raises(ReviewError, match="is PENDING \\(approved by m at .*\\), not awaiting review"):
+        store.approve(a.id, "other")
+    with pytest.raises(ReviewError, match="say why"):
+        store.refuse(b.id, "m", "  ")
+    refused = store.refuse(b.id, "m", "inference.py downloads weights from an unpinned URL")
+    assert (refused.state, refused.refused_by) == (FAILED, "m")
+    assert refused.reason == "refused by maintainer m: inference.py downloads weights from an unpinned URL"
+    assert store.claim("w", 30).id == a.id and store.claim("w", 30) is None
+    with pytest.raises(ReviewError, match="full commit sha"):
+        store.submit(_script(commit="main"))
+
+
+def test_two_maintainers_approving_at_once_approve_exactly_once(store_factory):
+    from rexrank.space.store import ReviewError
+
+    req = store_factory().submit(_script())
+    outcomes: list[str] = []
+    barrier = threading.Barrier(3)
+
+    def approve(name: str) -> None:
+        store = store_factory()
+        barrier.wait()
+        try:
+            store.approve(req.id, name)
+            outcomes.append(f"ok:{name}")
+        except ReviewError:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=approve, args=(f"m{n}",)) for n in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(o.startswith("ok:") for o in outcomes) == 1 and outcomes.count("refused") == 2
+    assert store_factory().get(req.id).approved_by == next(o for o in outcomes if o.startswith("ok:"))[3:]
+
+
+def test_a_script_request_made_pending_behind_the_stores_back_is_failed_not_run(store_factory):
+    store = store_factory()
+    req = _script()
+    req.state = PENDING  # written directly, as a bug or a hand edit might: no approval recorded
+    store.transact(lambda snap: ({f"requests/{req.id}.json": req.to_json()}, None), "hand edit")
+    assert store.claim("w", 30) is None
+    got = store.get(req.id)
+    assert got.state == FAILED and "without a maintainer's approval" in got.reason

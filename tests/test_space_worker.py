@@ -207,7 +207,8 @@ def test_a_failing_request_ends_failed_with_its_reason(tmp_path, small_iu_manife
                                  scorer_options=dict(engine["options"]))).run(exit_when_idle=True)
     lost, broken = store.requests()
     assert lost.state == FAILED and "predictions of request" in lost.reason and "missing" in lost.reason
-    assert broken.state == FAILED and broken.reason.startswith("internal error: AttributeError")
+    assert broken.state == FAILED and broken.reason.startswith("internal error:")
+    assert "AttributeError" not in broken.reason and "Traceback" not in broken.reason  # no raw exception class
 
 
 def test_a_hub_model_request_runs_real_generation_then_scoring(tmp_path, tiny_generation_models, generation_testset,
@@ -276,3 +277,37 @@ def test_a_ray_backed_worker_scores_on_the_cluster_with_the_values_of_a_plain_on
     engine = results["ray"]["provenance"]["engine"]
     assert engine["name"] == "ray" and engine["nodes"] == 2 and engine["stages"][0]["stage"] == "CheXbert"
     assert results["ray"]["per_study"] == results["local"]["per_study"]
+
+
+def test_a_worker_removes_its_temporary_folders(tmp_path, small_iu_manifest, small_iu_predictions, monkeypatch):
+    """Issue 14: the per-request folder goes after each request, the worker's own scratch folder
+    when it stops; a --work-dir the user named is kept (only our folders inside it go)."""
+    import tempfile
+
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    store = LocalDirStore(tmp_path / "store")
+    policy = SubmitPolicy(manifests={"iu_xray": str(small_iu_manifest)})
+    requests, artifacts = file_requests(small_iu_predictions.read_bytes(), "p.json", ["iu_xray"], "findings",
+                                        display_name="Tidy", policy=policy)
+    enqueue(store, requests, artifacts)
+    store.submit(_model_request("org/generator-fails"))  # a failure must clean up too
+    seen = []
+    worker = Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
+                                          generator="tests.space_fakes:no_such_function"))
+    original = worker.process
+    monkeypatch.setattr(worker, "process", lambda r: (seen.append(worker.work_root / r.id), original(r)))
+    worker.run(exit_when_idle=True)
+    assert [r.state for r in store.requests()] == [FINISHED, FAILED] and len(seen) == 2
+    assert all(p.parent.name.startswith("rexrank-worker-") for p in seen)
+    assert list(scratch.iterdir()) == []  # per-request folders and the scratch root are gone
+    worker.run(exit_when_idle=True)  # a worker can run again
+    named = tmp_path / "mine"
+    named.mkdir()
+    (named / "keep.txt").write_text("x")
+    store.submit(_model_request("org/another"))
+    Worker(store, WorkerSettings(metrics=["bleu2"], manifests={"iu_xray": str(small_iu_manifest)},
+                                 generator="tests.space_fakes:no_such_function", work_dir=str(named))).run(
+        exit_when_idle=True)
+    assert [p.name for p in named.iterdir()] == ["keep.txt"] and list(scratch.iterdir()) == []

@@ -108,8 +108,11 @@ def test_combine_with_a_stock_style_module(suite_module, tmp_path, monkeypatch):
     assert combined.compute()["exact_match"] == 0.25
 
 
-def test_suite_module_folder_is_a_publishable_space(capsys):
+def test_suite_module_folder_is_a_publishable_space(tmp_path):
     import yaml
+
+    from rexrank import __version__
+    from rexrank.metrics.evaluate_glue.publish import build_module_spaces
 
     folder = ROOT / "hf_metrics" / "rexrank"
     card = (folder / "README.md").read_text()
@@ -120,10 +123,8 @@ def test_suite_module_folder_is_a_publishable_space(capsys):
                     "## Further References"):
         assert section in card
     assert 'evaluate.load("rexrank")' in (folder / "app.py").read_text()
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import publish_evaluate_modules as publish
-    finally:
-        sys.path.pop(0)
-    assert publish.files_of("rexrank", folder) == ["rexrank.py", "README.md", "requirements.txt", "app.py"]
-    assert publish.publish("some-org", ["rexrank"], private=False, dry_run=True) == []
+    [space] = build_module_spaces("some-org", tmp_path, only=["rexrank"], rexrank_spec=f"rexrank=={__version__}")
+    assert sorted(p.name for p in space.folder.iterdir()) == ["README.md", "app.py", "requirements.txt", "rexrank.py"]
+    assert 'evaluate.load("rexrank.py")' in (space.folder / "app.py").read_text()  # its own file, not the Hub's
+    assert f"\n{space.requirement}\n" in (space.folder / "requirements.txt").read_text()
+    assert f'# From: "{space.requirement}"' in (space.folder / "rexrank.py").read_text()

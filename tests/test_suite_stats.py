@@ -122,3 +122,84 @@ def test_pearson_matrix_known_answer():
     assert names == ["x", "y", "z", "c"]
     assert m[0, 1] == pytest.approx(1.0) and m[0, 2] == pytest.approx(-1.0)
     assert math.isnan(m[0, 3])  # undefined for a constant column, never a fake 0
+
+
+# ---- the vectorised tests equal trial-by-trial loops (RadEval's way: recompute the corpus metric per trial)
+
+
+def _corpus_difference(xa, yb, reported_as):
+    """Leaderboard value of A minus B from the per-study lists, as a corpus metric computes it."""
+    ra, rb = stats.report(float(np.mean(xa)), reported_as), stats.report(float(np.mean(yb)), reported_as)
+    if math.isinf(ra) and math.isinf(rb):
+        return 0.0  # both undefined alike
+    return ra - rb
+
+
+def _reaches(value, threshold):
+    return value >= (threshold - 1e-12 * max(1.0, threshold) if math.isfinite(threshold) else threshold)
+
+
+def _loop_randomization(a, b, reported_as, n_samples, seed):
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    observed = abs(_corpus_difference(x, y, reported_as))
+    rng = np.random.default_rng(seed)
+    count = 0
+    for _ in range(n_samples):
+        swap = stats.swap_mask(stats.swap_bytes(rng, 1, len(x))[0], len(x))
+        count += _reaches(abs(_corpus_difference(np.where(swap, y, x), np.where(swap, x, y), reported_as)), observed)
+    return count / n_samples
+
+
+def _loop_bootstrap(a, b, reported_as, n_resamples, seed):
+    x, y = np.asarray(a, float), np.asarray(b, float)
+    observed = _corpus_difference(x, y, reported_as)
+    rng = np.random.default_rng(seed)
+    count = 0
+    for _ in range(n_resamples):
+        idx = stats.resample_indices(rng, 1, len(x))[0]
+        count += _reaches(abs(_corpus_difference(x[idx], y[idx], reported_as) - observed), abs(observed))
+    return count / n_resamples
+
+
+def _systems():
+    rng = np.random.default_rng(11)
+    real = rng.uniform(0, 1, 37)
+    radcliq = rng.normal(0.2, 0.8, 53)  # RadCliQ-v1 per study: signed, reported as 1/mean
+    severities = rng.integers(0, 5, 41).astype(float)  # FineRadScore: max line severity 0..4, 1/mean
+    return [
+        ("mean, real values", real, real + rng.normal(0.02, 0.1, 37), "mean"),
+        ("mean, many exact ties", np.round(real, 1), np.round(real[::-1], 1), "mean"),
+        ("RadCliQ-v1 reciprocal", radcliq, radcliq + rng.normal(0.05, 0.3, 53), "reciprocal_mean"),
+        ("FineRadScore reciprocal", severities, np.clip(severities + rng.integers(-1, 2, 41), 0, 4), "reciprocal_mean"),
+        ("FineRadScore, A has no error at all", np.zeros(9), rng.integers(0, 2, 9).astype(float), "reciprocal_mean"),
+    ]
+
+
+@pytest.mark.parametrize("case", _systems(), ids=lambda c: c[0])
+def test_vectorised_pvalues_equal_the_loop_versions(case):
+    _, a, b, reported_as = case
+    for seed in (0, 3):
+        assert stats.approximate_randomization_pvalue(a, b, reported_as, n_samples=700, seed=seed) == \
+            _loop_randomization(a, b, reported_as, 700, seed)
+        expected = _loop_bootstrap(a, b, reported_as, 700, seed)
+        got = stats.paired_bootstrap_pvalue(a, b, reported_as, n_resamples=700, seed=seed)
+        if math.isinf(_corpus_difference(np.asarray(a), np.asarray(b), reported_as)):
+            assert math.isnan(got)  # no shift centres an infinite difference
+        else:
+            assert got == expected
+
+
+def test_chunking_does_not_change_the_randomness(monkeypatch):
+    a, b = np.random.default_rng(2).random((2, 300))
+    whole = stats.approximate_randomization_pvalue(a, b, n_samples=999, seed=4), \
+        stats.paired_bootstrap_pvalue(a, b, n_resamples=999, seed=4)
+    real_chunks = stats._chunks
+    monkeypatch.setattr(stats, "_chunks", lambda total, n, budget=0: real_chunks(total, n, budget=7 * n))
+    assert (stats.approximate_randomization_pvalue(a, b, n_samples=999, seed=4),
+            stats.paired_bootstrap_pvalue(a, b, n_resamples=999, seed=4)) == whole
+
+
+def test_fineradscore_with_no_error_anywhere_on_both_sides_is_no_difference():
+    zeros = np.zeros(20)
+    assert stats.approximate_randomization_pvalue(zeros, zeros.copy(), "reciprocal_mean") == 1.0
+    assert stats.paired_bootstrap_pvalue(zeros, zeros.copy(), "reciprocal_mean") == 1.0

@@ -18,6 +18,7 @@ import datasets
 from rexrank.citation import REXRANK_CITATION, REXRANK_HOMEPAGE
 from rexrank.datasets import manifests, registry
 from rexrank.errors import InputError
+from rexrank.paths import check_image, resolve_inside
 
 _LICENSE = "Manifests: MIT (rajpurkarlab/ReXrank). Images and reports: each source's own licence and data use agreement."
 
@@ -58,13 +59,14 @@ class RexrankConfig(datasets.BuilderConfig):
     when given, only those splits are built);
     ``data_dir`` (the image root) makes ``images``/``key_image`` decode to PIL images."""
 
-    def __init__(self, *args, manifest_files: dict[str, str] | None = None, **kwargs):
+    def __init__(self, *args, manifest_files: dict[str, str] | None = None, site_field: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.manifest_files = dict(manifest_files or {})
+        self.site_field = site_field  # rexgradient_160k: the metadata field read as ``site``
 
 
 class Rexrank(datasets.GeneratorBasedBuilder):
-    """The four ReXrank test sets."""
+    """The ReXrank test sets (one config per entry of ``rexrank.datasets.registry``)."""
 
     VERSION = _VERSION
     BUILDER_CONFIG_CLASS = RexrankConfig
@@ -84,10 +86,13 @@ class Rexrank(datasets.GeneratorBasedBuilder):
         splits = list(self.config.manifest_files) or list(registry.get_test_set(config).splits)
         image_root = self.config.data_dir
         if image_root is not None and not Path(image_root).is_dir():
-            raise InputError(f"image root (data_dir) {image_root!r} is not a directory")
+            why = "is a file, not a folder" if Path(image_root).exists() else "does not exist"
+            raise InputError(f"the image root (--data-dir) {image_root!r} {why}: pass the folder the manifest's "
+                             "image paths are relative to")
         # Manifests are loaded (fetched, checked, parsed) here, before any split is written, so a
         # bad manifest fails fast with our own error rather than half-way through a build.
-        loaded = {s: manifests.load_manifest(config, s, self.config.manifest_files.get(s)) for s in splits}
+        loaded = {s: manifests.load_manifest(config, s, self.config.manifest_files.get(s),
+                                             site_field=self.config.site_field) for s in splits}
         self.manifests_used = loaded  # provenance for the export's card
         return [datasets.SplitGenerator(name=SPLIT_NAMES[s], gen_kwargs={
             "studies": loaded[s].studies, "image_root": image_root}) for s in splits]
@@ -99,20 +104,18 @@ class Rexrank(datasets.GeneratorBasedBuilder):
             example["key_image"] = None
             example["images"] = None
             if image_root is not None:
-                example["images"] = [read_image(image_root, path, row["study_id"]) for path in row["image_paths"]]
+                example["images"] = [read_image(image_root, path, row["study_id"], "image_path")
+                                     for path in row["image_paths"]]
                 if row["key_image"] is not None:
-                    example["key_image"] = read_image(image_root, row["key_image"], row["study_id"])
+                    example["key_image"] = read_image(image_root, row["key_image"], row["study_id"], "key_image_path")
             yield row["study_id"], example
 
 
-def read_image(root: str | os.PathLike, relpath: str, study_id: str) -> dict:
-    """The image file's bytes (so parquet shards carry them); a missing file is an error, never None."""
-    path = Path(root) / relpath
-    try:
-        return {"path": relpath, "bytes": path.read_bytes()}
-    except FileNotFoundError:
-        raise InputError(f"study {study_id!r}: image {relpath!r} is not under the image root {str(root)!r} "
-                         f"({path} does not exist). Check --data-dir points at the folder the manifest's "
-                         "image paths are relative to, and that the download is complete.") from None
-    except IsADirectoryError:
-        raise InputError(f"study {study_id!r}: image path {str(path)!r} is a directory, not an image file") from None
+def read_image(root: str | os.PathLike, relpath: str, study_id: str, field: str = "image_path") -> dict:
+    """The image file's bytes (so parquet shards carry them), only if the path stays inside the
+    image root after following symlinks and the file decodes as an image (a manifest must not
+    smuggle ``/etc/passwd`` into a dataset pushed to the Hub). Never None: a bad path is an error
+    naming the study, the field and the path relative to --data-dir."""
+    what = f"study {study_id!r} {field}"
+    path = resolve_inside(root, relpath, what=what, root_name="the image root (--data-dir)")
+    return {"path": relpath, "bytes": check_image(path, what=what, shown_path=relpath)}

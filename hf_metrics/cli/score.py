@@ -62,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-plots", action="store_true", help="skip the figures")
     parser.add_argument("--hub-model-id", default=None,
                         help="also write model-index and .eval_results YAML for this Hub model (see hub_results)")
+    parser.add_argument("--hub-dataset-id", default=None,
+                        help="the Hub dataset repo of the test sets those results point at (where `rexrank data build "
+                             "--push-to-hub` pushed them; default $REXRANK_DATASET_ID, else rexrank/rexrank)")
     from rexrank.ray_engine import add_cli_arguments
 
     add_cli_arguments(parser, "run the model-based metrics")
@@ -88,17 +91,40 @@ def read_for_track(path: Path, every: list[str], in_track: set[str], allow_missi
     return {k: v for k, v in found.items() if k in in_track}
 
 
-def read_labels(path: Path) -> dict[str, str]:
+def read_labels(path: Path, study_ids: list[str], known: list[str]) -> dict[str, bool]:
+    """``--labels`` as ``{study_id: is_normal}``: a CSV with study_id and one label column; unknown
+    study ids, values that are not normal/abnormal words and repeated ids are refused, naming them."""
     import csv
 
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows or "study_id" not in rows[0]:
-        from rexrank.errors import InputError
+    from rexrank.errors import InputError, describe_ids
+    from rexrank.files import check_input_file
+    from rexrank.metrics.suite.analysis import check_labels
 
-        raise InputError(f"labels file {path} needs a header with study_id and a label column (e.g. normal)")
-    column = next(c for c in rows[0] if c != "study_id")
-    return {r["study_id"]: r[column] for r in rows}
+    check_input_file(path, "labels file")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except UnicodeDecodeError:
+        raise InputError(f"labels file {path} is not UTF-8 text: re-save it as UTF-8") from None
+    except csv.Error as err:
+        raise InputError(f"labels file {path} is not a readable CSV ({err})") from None
+    columns = [c for c in header if c and c != "study_id"]
+    if "study_id" not in header or len(columns) != 1:
+        raise InputError(f"labels file {path} needs a header with study_id and one label column, e.g. "
+                         f"'study_id,normal' (found {len(header)} columns)")
+    column = columns[0]
+    labels: dict[str, str] = {}
+    repeated = []
+    for row in rows:
+        study_id = (row.get("study_id") or "").strip()
+        if study_id in labels:
+            repeated.append(study_id)
+        labels[study_id] = row.get(column)
+    if repeated:
+        raise InputError(f"labels file {path}: {describe_ids(sorted(set(repeated)))} appear more than once")
+    return check_labels(labels, study_ids, known=known, what=f"labels file {path}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,12 +134,19 @@ def run(args: argparse.Namespace) -> int:
     from rexrank.datasets.manifests import load_manifest
     from rexrank.datasets.tracks import select_track
 
+    from rexrank.files import check_input_file, check_output_dir
+    from rexrank.metrics.suite.run import resolve_metrics
+
     metrics = [m for item in args.metrics for m in item.split(",") if m] if args.metrics else None
+    resolve_metrics(metrics)  # an unknown metric name is refused before anything is read
+    check_input_file(args.predictions, "predictions file")
+    out = args.out or Path("rexrank-results") / f"{args.dataset}_{args.split}_{args.track}_{args.predictions.stem}"
+    check_output_dir(out, "--out")  # a file in its place fails now, not after the scoring
     manifest = load_manifest(args.dataset, args.split, args.manifest)  # read once
     data = select_track(manifest, args.track, args.reference_style)
     every = [s["study_id"] for s in manifest.studies]
     predictions = read_for_track(args.predictions, every, set(data.study_ids), args.allow_missing)
-    out = args.out or Path("rexrank-results") / f"{args.dataset}_{args.split}_{args.track}_{args.predictions.stem}"
+    labels = read_labels(args.labels, list(data.study_ids), every) if args.labels else None
     options = {k: v for k, v in {"device": args.device, "batch_size": args.batch_size}.items() if v is not None}
     options.update(cli_options(args))
     results = suite.score_test_set(
@@ -121,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         out_dir=out, allow_missing=args.allow_missing, reference_style=args.reference_style,
         ci="bootstrap" if args.bootstrap else "normal", n_resamples=args.bootstrap or 1000, seed=args.seed,
         cache_dir=args.cache_dir, use_cache=not args.no_cache, system=args.system or args.predictions.stem,
-        labels=read_labels(args.labels) if args.labels else None, plots=not args.no_plots, track_data=data,
+        labels=labels, plots=not args.no_plots, track_data=data,
         **options)
     from rexrank.metrics.reporting.tables import analyses_lines, leaderboard_table
 
@@ -131,6 +164,6 @@ def run(args: argparse.Namespace) -> int:
     if args.hub_model_id:
         from rexrank.metrics.reporting import hub_results
 
-        hub_results.write_hub_files(results, out, args.hub_model_id)
+        hub_results.write_hub_files(results, out, args.hub_model_id, args.hub_dataset_id)
     print(f"\nWrote {out}/results.json, per_study.csv{'' if args.no_plots else ', plots/'}")
     return 0

@@ -12,7 +12,7 @@ import datasets
 import evaluate
 
 from rexrank.metrics import suite
-from rexrank.metrics.reporting.results_file import sanitize
+from rexrank.metrics.reporting.values import to_json
 from rexrank.citation import REXRANK_CITATION
 
 DESCRIPTION = """\
@@ -88,4 +88,4 @@ class SuiteMetric(evaluate.Metric):
         if per_study and study_ids is not None:
             for entry in out.values():
                 entry["study_ids"] = [str(i) for i in study_ids]
-        return sanitize(out)
+        return to_json(out)

@@ -16,10 +16,12 @@ CHECKOUT = HERE.parents[1]  # hf_metrics/oracle -> the checkout (editable instal
 
 
 class Oracle:
-    def __init__(self, python: str, env: dict[str, str]):
+    """``stderr``: where the packages' own prints go (default: ours); a benchmark passes a log file."""
+
+    def __init__(self, python: str, env: dict[str, str], stderr: Any = None):
         self._proc = subprocess.Popen(
             [python, str(HERE / "run.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=sys.stderr, env=env, text=True, cwd=str(CHECKOUT))
+            stderr=stderr or sys.stderr, env=env, text=True, cwd=str(CHECKOUT))
         self._lock = threading.Lock()
 
     def __call__(self, task: str, **args: Any) -> Any:
@@ -45,4 +47,9 @@ class Oracle:
 
 
 def oracle_python() -> Path:
-    return Path(os.environ.get("REXRANK_ORACLE_PYTHON", CHECKOUT / ".oracle" / "bin" / "python"))
+    """``$REXRANK_ORACLE_PYTHON``, else the python of :func:`venv.default_venv` (the checkout's ``.oracle`` in a checkout)."""
+    if os.environ.get("REXRANK_ORACLE_PYTHON"):
+        return Path(os.environ["REXRANK_ORACLE_PYTHON"])
+    from rexrank.metrics.oracle.venv import default_venv, python_of
+
+    return python_of(default_venv())

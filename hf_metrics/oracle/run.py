@@ -17,7 +17,9 @@ import traceback
 TASKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tasks")
 
 
-def _load(name):
+def load_task(name):
+    """Task module ``name`` (imported once, by path: never on sys.path, where radgraph.py would
+    shadow the radgraph package). Tasks reach it as ``sys.modules["oracle_run"].load_task``."""
     module = sys.modules.get("oracle_task_" + name)
     if module is None:
         spec = importlib.util.spec_from_file_location("oracle_task_" + name, os.path.join(TASKS, name + ".py"))
@@ -28,6 +30,7 @@ def _load(name):
 
 
 def main():
+    sys.modules["oracle_run"] = sys.modules[__name__]
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     sys.stdout = sys.stderr
     os.dup2(sys.stderr.fileno(), 1)  # C-level prints too
@@ -36,7 +39,7 @@ def main():
             continue
         try:
             request = json.loads(line)
-            result = _load(request["task"]).run(**request.get("args", {}))
+            result = load_task(request["task"]).run(**request.get("args", {}))
             answer = {"ok": True, "result": result}
         except BaseException:  # report everything to the test, keep serving
             answer = {"ok": False, "error": traceback.format_exc()}

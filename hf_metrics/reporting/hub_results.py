@@ -4,8 +4,14 @@ Two forms that ``huggingface_hub`` (2.4) knows:
 
 * the model card's ``model-index`` (``EvalResult`` entries in ``ModelCardData``), one per metric;
 * the newer ``.eval_results/<file>.yaml`` (``EvalResultEntry`` + ``eval_result_entries_to_yaml``),
-  one entry per metric, ``task_id = <config>_<split>_<track>_<metric>``, with the CI and n in
-  ``notes`` (the format has one value per entry).
+  one entry per leaderboard metric, its ``task_id`` one of the tasks the dataset repo's
+  ``eval.yaml`` declares (``rexrank.datasets.benchmark.task_id``: ``<config>_<split>_<track>_<metric>``),
+  with the CI and n in ``notes`` (the format has one value per entry). Metrics and splits without
+  a task (CheXbert F1, a validation split) are left out: the Hub would reject an unknown task.
+
+A metric whose value is infinite or undefined (:mod:`rexrank.metrics.reporting.values`) is left
+out of both, with a warning saying why: the Hub's formats take one finite number per entry. A CI
+bound that is not finite is written as ``∞``/``—`` in the notes and left out of ``metric_args``.
 
 ``dataset_id`` is the Hub id of the ReXrank test-set dataset the result refers to
 (``$REXRANK_DATASET_ID``, else ``rexrank/rexrank``: change it to where you pushed the dataset).
@@ -13,11 +19,15 @@ Two forms that ``huggingface_hub`` (2.4) knows:
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
-from rexrank.metrics.reporting.results_file import as_float
+from rexrank.metrics.reporting.values import NOTE, as_float, format_number, from_json, nonfinite_note
+
+logger = logging.getLogger(__name__)
 
 DATASET_PRETTY = "ReXrank"
 
@@ -27,8 +37,8 @@ def dataset_id_default() -> str:
 
 
 def _notes(entry: Mapping[str, Any], result: Mapping[str, Any]) -> str:
-    lo, hi = (as_float(x) for x in entry["ci"])
-    return (f"{entry['display']}: 95% CI [{lo:.4f}, {hi:.4f}] ({entry.get('ci_method', 'normal')}), n={entry['n']}, "
+    lo, hi = (format_number(x) for x in entry["ci"])
+    return (f"{entry['display']}: 95% CI [{lo}, {hi}] ({entry.get('ci_method', 'normal')}), n={entry['n']}, "
             f"{result['dataset']['track']} track, references: {result['dataset']['reference_style']}, "
             f"manifest sha256 {result['dataset']['manifest_sha256'][:12]}, rexrank "
             f"{result.get('provenance', {}).get('package', {}).get('version', '?')}")
@@ -40,8 +50,9 @@ def eval_results(result: Mapping[str, Any], dataset_id: str | None = None, sourc
 
     d = result["dataset"]
     out = []
-    for name, entry in result["metrics"].items():
+    for name, entry in _finite_entries(result):
         value = as_float(entry["value"])
+        bounds = {k: as_float(x) for k, x in zip(("ci_low", "ci_high"), entry["ci"]) if math.isfinite(as_float(x))}
         out.append(EvalResult(
             task_type="image-to-text", task_name="Chest X-ray report generation",
             dataset_type=dataset_id or dataset_id_default(), dataset_name=f"{DATASET_PRETTY} {d['config']} ({d['track']})",
@@ -49,10 +60,24 @@ def eval_results(result: Mapping[str, Any], dataset_id: str | None = None, sourc
             dataset_args={"track": d["track"], "reference_style": d["reference_style"],
                           "manifest_sha256": d["manifest_sha256"]},
             metric_type=f"rexrank_{name}", metric_name=entry["display"], metric_value=round(value, 6),
-            metric_args={"ci_low": as_float(entry["ci"][0]), "ci_high": as_float(entry["ci"][1]), "n": entry["n"]},
+            metric_args={**bounds, "n": entry["n"]},
             source_name="rexrank score" if source_url else None, source_url=source_url,
         ))
     return out
+
+
+def _finite_entries(result: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """The metrics the Hub can take (a finite value); the others are logged with the reason."""
+    result = from_json(result)
+    kept = []
+    for name, entry in result["metrics"].items():
+        if math.isfinite(as_float(entry.get("value"))):
+            kept.append((name, entry))
+        else:
+            logger.warning("%s is %s (%s): left out of the Hub evaluation results, which take finite numbers only",
+                           entry.get("display", name), format_number(entry.get("value")),
+                           entry.get(NOTE) or nonfinite_note(entry))
+    return kept
 
 
 def model_card_metadata(result: Mapping[str, Any], model_name: str, dataset_id: str | None = None) -> dict:
@@ -69,13 +94,18 @@ def eval_result_entries(result: Mapping[str, Any], dataset_id: str | None = None
     """``.eval_results`` entries (huggingface_hub.EvalResultEntry), one per metric."""
     from huggingface_hub import EvalResultEntry
 
+    from rexrank.datasets import benchmark
+
     d = result["dataset"]
     when = result.get("provenance", {}).get("time")
+    declared = {t["id"] for t in benchmark.tasks([d["config"]])}
+    entries = [(name, entry) for name, entry in _finite_entries(result)
+               if benchmark.task_id(d["config"], d["split"], d["track"], name) in declared]
     return [EvalResultEntry(
-        dataset_id=dataset_id or dataset_id_default(), task_id=f"{d['config']}_{d['split']}_{d['track']}_{name}",
+        dataset_id=dataset_id or dataset_id_default(), task_id=benchmark.task_id(d["config"], d["split"], d["track"], name),
         value=round(as_float(entry["value"]), 6), dataset_revision=dataset_revision, date=when,
         source_url=source_url, source_name="rexrank score" if source_url else None,
-        notes=_notes(entry, result)) for name, entry in result["metrics"].items()]
+        notes=_notes(entry, result)) for name, entry in entries]
 
 
 def eval_results_yaml(result: Mapping[str, Any], **kwargs: Any) -> str:

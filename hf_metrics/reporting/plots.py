@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from rexrank.metrics.suite import analysis
-from rexrank.metrics.suite.analysis import stats_float
+from rexrank.metrics.reporting.values import as_float, format_number, from_json
 
 HATCHES = ("", "//", "..", "xx", "\\\\", "oo", "--", "++", "**", "||")
 GREYS = ("0.25", "0.55", "0.8", "0.4", "0.65", "0.9", "0.15", "0.5", "0.7", "0.35")
@@ -42,6 +42,14 @@ def _name(result: Mapping[str, Any], i: int) -> str:
     return result.get("system") or f"system {i + 1}"
 
 
+def _mark_nonfinite(ax, xs: Sequence[float], values: Sequence[float]) -> None:
+    """No bar can show ∞ or an undefined value: write ∞ / — where the bar would be, never a silent 0."""
+    for x, v in zip(xs, values):
+        if not math.isfinite(v):
+            ax.annotate(format_number(v), (x, 0), xytext=(0, 3), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=10, fontweight="bold")
+
+
 def _bars(ax, groups: Sequence[str], series: Sequence[tuple[str, list[float], list[tuple[float, float]]]]) -> None:
     """Grouped bars with CI whiskers; one hatch + grey per series."""
     width = 0.8 / max(len(series), 1)
@@ -52,6 +60,7 @@ def _bars(ax, groups: Sequence[str], series: Sequence[tuple[str, list[float], li
         ax.bar(xs, [v if math.isfinite(v) else 0 for v in values], width, label=label,
                color=GREYS[k % len(GREYS)], edgecolor="black", hatch=HATCHES[k % len(HATCHES)],
                yerr=[lows, highs], capsize=3, error_kw={"elinewidth": 1, "ecolor": "black"})
+        _mark_nonfinite(ax, xs, values)
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups)
 
@@ -66,11 +75,13 @@ def metric_bars(results: Sequence[Mapping[str, Any]], stem: Path, title: str | N
     for ax, metric in zip(axes.flat, metrics):
         for k, r in enumerate(results):
             e = r["metrics"][metric]
-            v = stats_float(e["value"])
-            lo, hi = (stats_float(x) for x in e["ci"])
-            err = [[v - lo if math.isfinite(lo) else 0], [hi - v if math.isfinite(hi) else 0]]
+            v = as_float(e["value"])
+            lo, hi = (as_float(x) for x in e["ci"])
+            finite = math.isfinite(v)
+            err = [[v - lo if finite and math.isfinite(lo) else 0], [hi - v if finite and math.isfinite(hi) else 0]]
             ax.bar([k], [v if math.isfinite(v) else 0], 0.7, color=GREYS[k % len(GREYS)], edgecolor="black",
                    hatch=HATCHES[k % len(HATCHES)], yerr=err, capsize=3, label=_name(r, k))
+            _mark_nonfinite(ax, [k], [v])
         ax.set_title(results[0]["metrics"][metric].get("display", metric))
         ax.set_xticks(range(len(results)))
         ax.set_xticklabels([_name(r, k) for k, r in enumerate(results)], rotation=30, ha="right")
@@ -98,8 +109,8 @@ def normal_abnormal(result: Mapping[str, Any], stem: Path) -> list[Path] | None:
     series = []
     for group in ("normal", "abnormal"):
         g = na["groups"][group]
-        series.append((f"{group} (n = {g[metrics[0]]['n']})", [stats_float(g[m]["value"]) for m in metrics],
-                       [tuple(stats_float(x) for x in g[m]["ci"]) for m in metrics]))
+        series.append((f"{group} (n = {g[metrics[0]]['n']})", [as_float(g[m]["value"]) for m in metrics],
+                       [tuple(as_float(x) for x in g[m]["ci"]) for m in metrics]))
     _bars(ax, [result["metrics"][m].get("display", m) for m in metrics], series)
     ax.set_title(f"{result.get('system') or ''} normal vs abnormal ({na['source']})".strip())
     ax.legend(frameon=False)
@@ -116,7 +127,7 @@ def correlation_heatmap(corr: Mapping[str, Any], stem: Path, displays: Mapping[s
     matrix = corr["pearson"]
     size = 0.75 * len(names) + 1.8
     fig, ax = plt.subplots(figsize=(size, size * 0.85))
-    data = [[stats_float(v) for v in row] for row in matrix]
+    data = [[as_float(v) for v in row] for row in matrix]
     im = ax.imshow(data, cmap="RdBu_r", vmin=-1, vmax=1)
     for i, row in enumerate(data):
         for j, v in enumerate(row):
@@ -161,6 +172,7 @@ def site_rank_heatmap(ranks: Mapping[str, Any], stem: Path) -> list[Path]:
 def plots_for_result(result: Mapping[str, Any], out_dir: str | Path) -> list[Path]:
     """The figures one result supports, into ``out_dir/plots``."""
     out = Path(out_dir) / "plots"
+    result = from_json(result)
     written = metric_bars([result], out / "metrics")
     # per-study values of a reciprocal metric are the raw quantity (RadCliQ-v1, not 1/RadCliQ-v1)
     displays = {m: _per_study_display(m, e) for m, e in result["metrics"].items()}
@@ -181,6 +193,7 @@ def _per_study_display(metric: str, entry: Mapping[str, Any]) -> str:
 def plots_for_systems(results: Sequence[Mapping[str, Any]], out_dir: str | Path) -> list[Path]:
     """Figures comparing several systems: bars, cross-system correlation, per-site ranks."""
     out = Path(out_dir)
+    results = [from_json(r) for r in results]
     written = metric_bars(results, out / "metrics_systems")
     displays = {m: e.get("display", m) for m, e in results[0]["metrics"].items()}
     corr = analysis.system_correlation(results)

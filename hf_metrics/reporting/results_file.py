@@ -1,51 +1,21 @@
 """``results.json`` and ``per_study.csv``: writing them, and reading them back.
 
-JSON has no NaN or infinity: :func:`sanitize` stores NaN as ``null`` and ±inf as the strings
-``"inf"``/``"-inf"``; :func:`as_float` turns a stored number back into a float.
+JSON has no NaN or infinity: how they are stored and read back is
+:mod:`rexrank.metrics.reporting.values` (null, with ``"infinite"`` naming the infinities).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
 
 from rexrank.errors import InputError
 from rexrank.files import atomic_write_text
-
-
+from rexrank.metrics.reporting.values import from_json, to_json
 
 RESULTS_SCHEMA = "rexrank-results/1"
-
-
-def sanitize(obj: Any) -> Any:
-    """JSON-safe: NaN -> None, ±inf -> "inf"/"-inf" strings, tuples -> lists."""
-    if isinstance(obj, float):
-        if math.isnan(obj):
-            return None
-        if math.isinf(obj):
-            return "inf" if obj > 0 else "-inf"
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [sanitize(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
-        return sanitize(obj.item())
-    return obj
-
-
-def as_float(v: Any) -> float:
-    """Inverse of :func:`sanitize` for one number read back from results.json."""
-    if v is None:
-        return math.nan
-    if v == "inf":
-        return math.inf
-    if v == "-inf":
-        return -math.inf
-    return float(v)
 
 
 def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plots: bool = True) -> list[Path]:
@@ -63,7 +33,8 @@ def write_outputs(results: Mapping[str, Any], out_dir: str | os.PathLike, *, plo
 
 def results_json(results: Mapping[str, Any]) -> str:
     """Indented JSON, with the bulky per-study lists and details one line each (a third of the size)."""
-    bulky = ("per_study", "per_study_columns", "details")
+    bulky = ("per_study", "per_study_columns", "details", "texts", "strata")
+    results = to_json(results)
     head = {k: v for k, v in results.items() if k not in bulky}
     text = json.dumps(head, indent=2, ensure_ascii=False, allow_nan=False)
     parts = []
@@ -93,16 +64,22 @@ def write_per_study_csv(results: Mapping[str, Any], path: Path) -> Path:
 
 
 def load_results(path: str | os.PathLike) -> dict[str, Any]:
+    """A ``results.json`` (or its folder) with its numbers as floats (±inf, NaN: :func:`from_json`)."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
-    if not p.is_file():
+    if not p.exists():
         raise InputError(f"no results file at {path}: pass a results.json written by `rexrank score` (or its folder)")
+    if not p.is_file():
+        raise InputError(f"{p} is not a regular file: pass a results.json written by `rexrank score` (or its folder)")
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise InputError(f"{p} is not valid JSON: {err}") from None
-    if "per_study" not in data or "metrics" not in data:
-        raise InputError(f"{p} is not a `rexrank score` results.json (no per_study/metrics)")
+    except (ValueError, UnicodeDecodeError) as err:
+        raise InputError(f"{p} is not valid JSON ({type(err).__name__.replace('Error', '').lower() or 'error'} "
+                         f"at {getattr(err, 'lineno', '?')}:{getattr(err, 'colno', '?')}): pass a results.json "
+                         "written by `rexrank score`") from None
+    if not isinstance(data, dict) or not isinstance(data.get("per_study"), dict) or not isinstance(data.get("metrics"), dict):
+        raise InputError(f"{p} is not a `rexrank score` results.json (no per_study/metrics objects)")
+    data = from_json(data)
     data.setdefault("system", p.parent.name)
     return data

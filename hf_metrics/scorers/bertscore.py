@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids
+from rexrank.metrics.runtime.batching import batch_defaults, length_sorted_batches, pad_ids
 from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import DISTILROBERTA
@@ -224,19 +224,22 @@ def rescale(raw_f: list[Any]) -> tuple[list[float], list[float]]:
 
 
 class BertScoreScorer:
-    """``BertScoreScorer(device=None, batch_size=64, model=None, prefix_space=True)(preds, refs)``.
+    """``BertScoreScorer(device=None, batch_size=None, model=None, prefix_space=True)(preds, refs)``.
 
     Per-study column ``bertscore`` (rescaled F1); ``bertscore_raw_f1`` too (the unscaled F).
+    ``batch_size`` / ``max_tokens``: texts and padded tokens per forward pass (default by device,
+    :func:`~rexrank.metrics.runtime.batching.batch_defaults`). ``half``: fp16/bf16 on CUDA, for
+    speed only (scores are defined in fp32; the device check reports the drift).
     """
 
     name = "bertscore"
 
-    def __init__(self, device: str | None = None, batch_size: int = 64, model: str | None = None,
+    def __init__(self, device: str | None = None, batch_size: int | None = None, model: str | None = None,
                  prefix_space: bool = True, official_batching: bool = True, progress: bool = False,
-                 half: bool = False, **_: Any):
+                 half: bool = False, max_tokens: int | None = None, **_: Any):
         self.device = models.pick_device(device)
         self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
-        self.batch_size = int(batch_size)
+        self.batch_size, self.max_tokens = batch_defaults(self.device, batch_size, max_tokens)
         self.ref = models.parse_model_spec(model, DISTILROBERTA) if model else DISTILROBERTA
         self.prefix_space = bool(prefix_space)
         self.official_batching = bool(official_batching)
@@ -293,7 +296,8 @@ class _BertScoreWork(Work):
         self.flags = padding_flags([length[c] for c in self.cands], [length[r] for r in self.refs],
                                    scorer.official_batching)
         self.jobs = [Job(tuple(todo[i] for i in batch), [ids[i] for i in batch])
-                     for batch in length_sorted_batches([len(i) for i in ids], scorer.batch_size)]
+                     for batch in length_sorted_batches([len(i) for i in ids], scorer.batch_size, scorer.max_tokens,
+                                                        min_fill=0.5)]
 
     def stages(self):
         if self.jobs:

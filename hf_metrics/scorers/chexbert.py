@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import length_sorted_batches, pad_ids
+from rexrank.metrics.runtime.batching import batch_defaults, length_sorted_batches, pad_ids
 from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.base import check_pairs
 from rexrank.metrics.registry import BERT_BASE_UNCASED, RRG_SCORERS_CHEXBERT
@@ -101,12 +101,13 @@ class _CheXbert:
             out.append(full if len(full) <= MAX_IDS else full[:MAX_IDS - 1] + [tok.sep_token_id])
         return out
 
-    def jobs(self, texts: list[str], batch_size: int, skip: set[str] = frozenset()) -> list[Job]:
+    def jobs(self, texts: list[str], batch_size: int, max_tokens: int | None = None,
+             skip: set[str] = frozenset()) -> list[Job]:
         """Length-sorted batches of the distinct ``texts`` not cached (nor in ``skip``, planned already)."""
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache and t not in skip]
         ids = self.token_ids(todo)
         return [Job(tuple(todo[i] for i in batch), [ids[i] for i in batch])
-                for batch in length_sorted_batches([len(i) for i in ids], batch_size)]
+                for batch in length_sorted_batches([len(i) for i in ids], batch_size, max_tokens, min_fill=0.5)]
 
     def forward(self, ids: list[list[int]]) -> list[tuple[Any, tuple[int, ...]]]:
         """One padded batch: each text's [CLS] state (float32 array) and 14 head classes."""
@@ -168,11 +169,12 @@ class _CheXbertScorerBase:
 
     name = ""
 
-    def __init__(self, device: str | None = None, batch_size: int = 32, model: str | None = None,
-                 tokenizer_model: str | None = None, progress: bool = False, half: bool = False, **_: Any):
+    def __init__(self, device: str | None = None, batch_size: int | None = None, model: str | None = None,
+                 tokenizer_model: str | None = None, progress: bool = False, half: bool = False,
+                 max_tokens: int | None = None, **_: Any):
         self.device = models.pick_device(device)
         self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
-        self.batch_size = int(batch_size)
+        self.batch_size, self.max_tokens = batch_defaults(self.device, batch_size, max_tokens)
         self.checkpoint_ref = models.parse_model_spec(model, RRG_SCORERS_CHEXBERT) if model else RRG_SCORERS_CHEXBERT
         self.bert_ref = (models.parse_model_spec(tokenizer_model, BERT_BASE_UNCASED) if tokenizer_model
                          else BERT_BASE_UNCASED)
@@ -222,8 +224,9 @@ class _CheXbertWork(Work):
         self.refs = [normalise(r) for r in references]
         self.preds = [normalise(p) for p in predictions]
         self.encoded = {t: labeler.cache[t] for t in dict.fromkeys(self.refs + self.preds) if t in labeler.cache}
-        self.jobs = labeler.jobs(self.refs, scorer.batch_size)
-        self.jobs += labeler.jobs(self.preds, scorer.batch_size, skip={t for job in self.jobs for t in job.items})
+        self.jobs = labeler.jobs(self.refs, scorer.batch_size, scorer.max_tokens)
+        self.jobs += labeler.jobs(self.preds, scorer.batch_size, scorer.max_tokens,
+                                  skip={t for job in self.jobs for t in job.items})
 
     def stages(self):
         if self.jobs:
@@ -272,7 +275,8 @@ def semb_scores(preds: list[tuple[Any, Any]], refs: list[tuple[Any, Any]]) -> li
 
 
 class SembScoreScorer(_CheXbertScorerBase):
-    """``SembScoreScorer(device=None, batch_size=32, model=None)(preds, refs)`` -> per-study SembScore."""
+    """``SembScoreScorer(device=None, batch_size=None, model=None)(preds, refs)`` -> per-study SembScore
+    (``batch_size`` / ``max_tokens`` default by device; ``half``: fp16/bf16 on CUDA, speed only)."""
 
     name = "semb_score"
 

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from rexrank.metrics.suite import stats
 from rexrank.metrics.registry import METRICS
+from rexrank.metrics.reporting.values import as_float, rank_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,16 +33,9 @@ def _metrics_of(result: Mapping[str, Any]) -> list[str]:
 
 def _entry(values: Sequence[float], metric: str) -> dict[str, Any]:
     spec = METRICS.get(metric)
-    iv = stats.metric_interval([stats_float(v) for v in values], spec.reported_as if spec else "mean")
-    return {"value": iv.value, "ci": [iv.low, iv.high], "n": iv.n}
-
-
-def stats_float(v: Any) -> float:
-    if v is None:
-        return math.nan
-    if isinstance(v, str):
-        return {"inf": math.inf, "-inf": -math.inf}.get(v, math.nan)
-    return float(v)
+    iv = stats.metric_interval([as_float(v) for v in values], spec.reported_as if spec else "mean")
+    return {"value": iv.value, "ci": [iv.low, iv.high], "n": iv.n,
+            "reported_as": spec.reported_as if spec else "mean"}
 
 
 def group_summary(result: Mapping[str, Any], groups: Mapping[str, Sequence[int]]) -> dict[str, dict[str, Any]]:
@@ -68,6 +62,35 @@ def parse_label(value: Any) -> bool | None:
     if word in _FALSE_WORDS:
         return False
     return None
+
+
+def check_labels(labels: Mapping[str, Any], study_ids: Sequence[str], *, known: Sequence[str] | None = None,
+                 what: str = "labels") -> dict[str, bool]:
+    """User labels of the scored ``study_ids`` as ``{study_id: is_normal}``, refused (before any
+    scoring) if a study id is not in the test set (``known``, default ``study_ids``) or a value is
+    not one of the accepted words, naming them; scored studies without a label are left out of the
+    split (and counted), labels of test-set studies outside the track are ignored."""
+    from rexrank.errors import InputError, describe_ids, quote
+
+    known = set(study_ids if known is None else known)
+    scored = set(study_ids)
+    unknown = [str(i) for i in labels if str(i) not in known]
+    bad = {str(i): v for i, v in labels.items() if str(i) in known and parse_label(v) is None}
+    problems = []
+    if unknown:
+        problems.append(f"{describe_ids(unknown)} are not in this test set and track (check the test set, split and track)")
+    if bad:
+        shown = ", ".join(f"{quote(i, 40)}: {quote(v, 20)}" for i, v in list(bad.items())[:5])
+        problems.append(f"{len(bad)} value(s) are neither normal nor abnormal ({shown}{', ...' if len(bad) > 5 else ''}); "
+                        f"write 1/0, true/false, yes/no or normal/abnormal")
+    if problems:
+        raise InputError(f"{what}: " + "; ".join(problems))
+    out = {str(i): bool(parse_label(v)) for i, v in labels.items() if str(i) in scored}
+    unlabelled = len(scored) - len(out)
+    if unlabelled:
+        logger.warning("%s: %d of %d studies have no label; they are left out of the normal/abnormal split",
+                       what, unlabelled, len(scored))
+    return out
 
 
 def no_finding_of_reference(detail: Any) -> bool | None:
@@ -121,12 +144,20 @@ def normal_abnormal(result: Mapping[str, Any], studies=None, labels=None) -> dic
 # ------------------------------------------------------------------ sites
 
 
-def by_site(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None) -> dict[str, Any] | None:
+def sites_of(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None) -> list[str | None] | None:
+    """The site of each study (test sets with a ``site`` field, e.g. ReXGradient), else None."""
     if not studies:
         return None
     site_of = {s.get("study_id"): s.get("site") for s in studies}
     sites = [site_of.get(i) for i in result["per_study"]["study_id"]]
     if not any(s is not None for s in sites):
+        return None
+    return [None if s is None else str(s) for s in sites]
+
+
+def by_site(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None) -> dict[str, Any] | None:
+    sites = sites_of(result, studies)
+    if sites is None:
         return None
     groups: dict[str, list[int]] = {}
     for i, s in enumerate(sites):
@@ -144,7 +175,7 @@ def _significant_errors(result: Mapping[str, Any]) -> list[float] | None:
     for name, values in columns.items():
         low = name.lower()
         if "significant" in low and "insignificant" not in low:
-            return [stats_float(v) for v in values]
+            return [as_float(v) for v in values]
     details = (result.get("details") or {}).get("green")
     if not details:
         return None
@@ -160,14 +191,14 @@ def _significant_errors(result: Mapping[str, Any]) -> list[float] | None:
             errors = sum(float(v) for v in errors.values() if v is not None)
         elif isinstance(errors, (list, tuple)):
             errors = sum(float(v) for v in errors if v is not None)
-        out.append(stats_float(errors))
+        out.append(as_float(errors))
     return out if any(not math.isnan(v) for v in out) else None
 
 
 def _no_actionable_error(result: Mapping[str, Any]) -> list[bool | None]:
     """Per study: no line worse than "not actionable". From the line severities when the details
     have them (right under both the max and the sum aggregation), else from the per-study max."""
-    values = [stats_float(v) for v in result["per_study"]["fineradscore"]]
+    values = [as_float(v) for v in result["per_study"]["fineradscore"]]
     details = (result.get("details") or {}).get("fineradscore") or [None] * len(values)
     out: list[bool | None] = []
     for value, detail in zip(values, details):
@@ -210,7 +241,7 @@ def study_correlation(result: Mapping[str, Any]) -> dict[str, Any] | None:
     metrics = _metrics_of(result)
     if len(metrics) < 2:
         return None
-    names, matrix = stats.pearson_matrix({m: [stats_float(v) for v in result["per_study"][m]] for m in metrics})
+    names, matrix = stats.pearson_matrix({m: [as_float(v) for v in result["per_study"][m]] for m in metrics})
     return {"metrics": names, "pearson": matrix.tolist(), "over": "studies",
             "n": len(result["per_study"]["study_id"])}
 
@@ -222,7 +253,7 @@ def system_correlation(results: Sequence[Mapping[str, Any]]) -> dict[str, Any] |
     common = [m for m in results[0]["metrics"] if all(m in r["metrics"] for r in results)]
     if len(common) < 2:
         return None
-    names, matrix = stats.pearson_matrix({m: [stats_float(r["metrics"][m]["value"]) for r in results] for m in common})
+    names, matrix = stats.pearson_matrix({m: [as_float(r["metrics"][m]["value"]) for r in results] for m in common})
     return {"metrics": names, "pearson": matrix.tolist(), "over": "systems", "n": len(results)}
 
 
@@ -236,11 +267,25 @@ def site_ranks(results: Sequence[Mapping[str, Any]], metric: str) -> dict[str, A
     higher = METRICS[metric].higher_is_better if metric in METRICS else True
     ranks: dict[str, dict[str, int]] = {name: {} for name, _ in tables}
     for site in sites:
-        vals = [(name, stats_float(t["groups"][site].get(metric, {}).get("value"))) for name, t in tables]
-        ordered = sorted(vals, key=lambda x: (math.isnan(x[1]), -x[1] if higher else x[1]))
+        vals = [(name, as_float(t["groups"][site].get(metric, {}).get("value"))) for name, t in tables]
+        ordered = sorted(vals, key=lambda x: rank_key(x[1], higher))
         for rank, (name, _) in enumerate(ordered, 1):
             ranks[name][site] = rank
     return {"metric": metric, "sites": sites, "systems": [n for n, _ in tables], "ranks": ranks}
+
+
+def study_strata(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None = None,
+                 labels: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Per study, the groups the analyses use (normal/abnormal and its source, site), so that a
+    reader of the result (the explorer) can filter by them without the test set or the labels file."""
+    out: dict[str, Any] = {}
+    found = normal_labels(result, studies, labels)
+    if found is not None:
+        out["normal"], out["normal_source"] = found
+    sites = sites_of(result, studies)
+    if sites is not None:
+        out["site"] = sites
+    return out
 
 
 def analyse(result: Mapping[str, Any], studies: Sequence[Mapping[str, Any]] | None = None,

@@ -29,7 +29,7 @@ from rexrank.errors import InputError, RexrankError, describe_ids
 logger = logging.getLogger(__name__)
 
 # Options that change speed, never a score: left out of the cache key.
-_SPEED_ONLY = frozenset({"batch_size", "progress", "num_workers", "concurrency"})
+_SPEED_ONLY = frozenset({"batch_size", "max_tokens", "progress", "num_workers", "concurrency"})
 _CHUNK = 256  # unique pairs per call of a slow scorer: each chunk is saved before the next one starts
 
 
@@ -250,11 +250,15 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
     ids_in_order = [str(i) for i in (study_ids if study_ids is not None else range(len(predictions)))]
     keys_in_order = [pair_key(p, r) for p, r in zip(predictions, references)]
     unique = dict(zip(keys_in_order, zip(predictions, references)))
+    options = {name: options_for(get_spec(name), scorer_options) for name in order}
+    keys: dict[str, str] = {}
+    for name in order:
+        keys[name] = config_key(get_spec(name), options[name], [keys[d] for d in get_spec(name).requires])
+    ready = _preflight(order, options, keys, unique, cache)
     runs: dict[str, MetricRun] = {}
     for name in tqdm(order, desc="metrics", unit="metric", disable=not progress or len(order) < 2):
         spec = get_spec(name)
-        opts = options_for(spec, scorer_options)
-        key = config_key(spec, opts, [runs[d].config_key for d in spec.requires])
+        opts, key = options[name], keys[name]
         by_pair = cache.get_many(key, unique) if cache else {}
         hits = len(by_pair)
         missing = [(pk, p, r) for pk, (p, r) in unique.items() if pk not in by_pair]
@@ -265,7 +269,7 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
         if missing:
             logger.info("%s: %d unique studies to score (%d from cache)", name, len(missing), hits)
             with engine.scorer_context(spec, opts):
-                scorer = spec.load(**opts)
+                scorer = ready.pop(name, None) or spec.load(**opts)
                 components = {dep: runs[dep].by_pair for dep in spec.requires}
                 fresh, fresh_corpus, provenance, failures = _score_missing(spec, scorer, missing, components, cache,
                                                                            key, progress, engine)
@@ -291,6 +295,24 @@ def run_metrics(predictions: Sequence[str], references: Sequence[str], metrics: 
                                provenance, key, cached=hits, computed=len(missing), by_pair=by_pair,
                                failures=failures)
     return {name: runs[name] for name in order}
+
+
+def _preflight(order: Sequence[str], options: Mapping[str, dict], keys: Mapping[str, str],
+               unique: Mapping[str, Any], cache: ScoreCache | None) -> dict[str, Any]:
+    """Build and check, before any metric runs, the scorers that can fail fast (an LLM endpoint:
+    no key, unreachable, key refused, unknown model) and still have studies to score, so such a
+    run stops in seconds rather than after the other metrics. Returns those scorers for reuse."""
+    ready = {}
+    for name in order:
+        spec = get_spec(name)
+        if not hasattr(spec.scorer_class(), "preflight"):
+            continue
+        if cache is not None and len(cache.get_many(keys[name], unique)) == len(unique):
+            continue  # everything cached: the endpoint is not needed
+        scorer = spec.load(**options[name])
+        scorer.preflight()
+        ready[name] = scorer
+    return ready
 
 
 def _num(v: Any) -> float:

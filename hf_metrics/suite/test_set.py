@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from rexrank.metrics.runtime.score_cache import ScoreCache
 from rexrank import __version__
-from rexrank.metrics.reporting.results_file import RESULTS_SCHEMA, sanitize, write_outputs
+from rexrank.metrics.reporting.results_file import RESULTS_SCHEMA, write_outputs
+from rexrank.metrics.reporting.values import to_json
 from rexrank.metrics.suite.run import MetricRun, execution_order, options_for, resolve_metrics, run_metrics
 from rexrank.metrics.suite.summary import summarise
 from rexrank.errors import InputError, describe_ids
@@ -46,7 +47,7 @@ def _device(options: Mapping[str, Any]) -> str:
     return pick_device(options.get("device"))
 
 
-def _models_in(obj: Any) -> list[dict]:
+def models_in(obj: Any) -> list[dict]:
     """Every model record (a dict with ``repo_id``) anywhere in a scorer's provenance."""
     found: list[dict] = []
     if isinstance(obj, dict):
@@ -54,10 +55,10 @@ def _models_in(obj: Any) -> list[dict]:
             found.append(obj)
         else:
             for v in obj.values():
-                found.extend(_models_in(v))
+                found.extend(models_in(v))
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            found.extend(_models_in(v))
+            found.extend(models_in(v))
     return found
 
 
@@ -113,6 +114,10 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         raise InputError(f"track_data is {data.config}/{data.split}/{data.track}, not {dataset}/{split}/{track}")
     what = f"the {dataset} {split} set, {track} track ({len(data.study_ids)} studies)"
     texts = check_predictions(predictions, data.study_ids, allow_missing=allow_missing, what=what)
+    if labels is not None:  # refused now, not after the scoring
+        from rexrank.metrics.suite.analysis import check_labels
+
+        labels = check_labels(labels, data.study_ids)
     chosen = resolve_metrics(metrics)
     # The normal/abnormal split needs CheXbert's labels of the references: when SembScore runs
     # (chosen, or as a RadCliQ component), the same CheXbert pass gives them, so add the labeler
@@ -134,6 +139,8 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
                               for name in chosen if len(runs[name].values) > 1},
         "details": {name: runs[name].details for name in runs if runs[name].details is not None},
         "empty_predictions": [i for i, t in zip(data.study_ids, texts) if not t.strip()],
+        # the texts scored, so a result can be re-checked (`rexrank verify`) and read (`rexrank explore`) alone
+        "texts": {"prediction": list(texts), "reference": list(data.references)},
     }
     failures = _failures(runs, data.study_ids, texts, data.references)
     if failures:
@@ -141,10 +148,12 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
     from rexrank.metrics.suite import analysis
 
     results["analyses"] = analysis.analyse(results, studies=data.studies, labels=labels)
+    results["strata"] = analysis.study_strata(results, studies=data.studies, labels=labels)
     results["provenance"] = {
         "package": {"name": "rexrank", "version": __version__},
         "dataset": {"config": dataset, "split": split, "track": track, "manifest_sha256": data.manifest_sha256,
-                    "manifest": str(manifest) if manifest else "official (rajpurkarlab/ReXrank@8152f99)",
+                    "manifest": data.manifest_source or (str(manifest) if manifest else
+                                                         "official (rajpurkarlab/ReXrank@8152f99)"),
                     "reference_style": data.reference_style},
         "metrics": {name: {"official": runs[name].spec.official, "config_key": runs[name].config_key,
                            "options": {k: v for k, v in options_for(runs[name].spec, scorer_options).items()},
@@ -164,7 +173,7 @@ def score_test_set(dataset: str, predictions: Mapping[str, str], *, track: str =
         "cache": {"dir": str(ScoreCache(cache_dir).path.parent) if use_cache else None,
                   "hits": {n: r.cached for n, r in runs.items()}, "computed": {n: r.computed for n, r in runs.items()}},
     }
-    results = sanitize(results)
+    results = to_json(results)
     if out_dir is not None:
         write_outputs(results, out_dir, plots=plots)
     return results
@@ -203,7 +212,7 @@ def _as_list(v: Any) -> list:
 def _unique_models(runs: Mapping[str, MetricRun]) -> list[dict]:
     seen: dict[tuple, dict] = {}
     for name, run in runs.items():
-        for m in _models_in(run.provenance):
+        for m in models_in(run.provenance):
             key = (m.get("repo_id"), m.get("resolved_revision"))
             seen.setdefault(key, {**m, "metrics": []})["metrics"].append(name)
     return list(seen.values())

@@ -24,14 +24,15 @@ def fake_commit(repo_id: str, salt: str = "") -> str:
 
 
 def put_files(repo_id: str, files: Mapping[str, bytes | str | Path], *, commit: str | None = None,
-              repo_type: str = "model", refs: tuple[str, ...] = ("main",)) -> Path:
+              repo_type: str = "model", refs: tuple[str, ...] = ("main",), cache: Path | None = None) -> Path:
     """Store ``{path_in_repo: bytes | text | Path of a file}`` as snapshot ``commit`` of ``repo_id``.
 
     Returns the snapshot folder. ``refs`` (e.g. "main") are pointed at the commit, so both
-    ``revision="main"`` and ``revision=<commit>`` resolve offline.
+    ``revision="main"`` and ``revision=<commit>`` resolve offline. ``cache``: another cache folder than
+    ``HF_HUB_CACHE`` (packages that pass ``cache_dir=`` to ``hf_hub_download``, e.g. radgraph, f1chexbert).
     """
     commit = commit or fake_commit(repo_id)
-    root = cache_dir() / f"{repo_type}s--{repo_id.replace('/', '--')}"
+    root = (cache or cache_dir()) / f"{repo_type}s--{repo_id.replace('/', '--')}"
     snapshot = root / "snapshots" / commit
     for rel, content in files.items():
         if isinstance(content, bytes):

@@ -20,6 +20,11 @@ def add_store_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lease", type=float, default=300.0,
                         help="seconds a worker holds a request without a heartbeat before another takes it over")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between looks at an empty queue")
+    parser.add_argument("--script-isolation", choices=("sandbox", "auto", "none"), default="sandbox",
+                        help="approved inference-script submissions: sandbox (default) refuses to run them where "
+                             "this machine cannot isolate code; auto/none run them unisolated")
+    parser.add_argument("--script-time-limit", type=float, default=12 * 3600.0, metavar="SECONDS",
+                        help="time limit of one inference-script run (default 12 hours)")
 
 
 def pairs(values: list[str], option: str) -> dict[str, str]:
@@ -38,4 +43,4 @@ def worker_settings(args: argparse.Namespace, **extra):
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
     return WorkerSettings(lease_seconds=args.lease, poll_seconds=args.poll, metrics=metrics,
                           manifests=pairs(args.manifest, "--manifest"), data_dirs=pairs(args.data_dir, "--data-dir"),
-                          **extra)
+                          script_isolation=args.script_isolation, script_time_limit=args.script_time_limit, **extra)

@@ -30,9 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rexrank.space.redaction import install_log_filter
-
-    install_log_filter()
     from rexrank.space.app import UI_READ_CACHE_S, AppSettings, build_app, launch, prepare_store, start_worker_thread
     from rexrank.space.store import open_store
     from rexrank.space.submit import SubmitPolicy

@@ -42,9 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rexrank.space.redaction import install_log_filter
-
-    install_log_filter()
     from rexrank.space.store import open_store
     from rexrank.space.worker import Worker
 

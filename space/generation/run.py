@@ -67,21 +67,22 @@ def progress_path(out: str | os.PathLike) -> Path:
     return Path(f"{out}.progress.json")
 
 
-def _load_progress(path: Path, identity: dict[str, Any]) -> dict[str, Any]:
-    """The saved state of an earlier run with the same identity (empty if none)."""
+def load_progress(path: Path, identity: dict[str, Any], keys: Sequence[str] = IDENTITY_KEYS) -> dict[str, Any]:
+    """The saved state of an earlier run with the same identity (``keys`` of it; empty if none)."""
     if not path.exists():
-        return {"done": {}, "failed": {}}
+        return {"done": {}, "failed": {}, "runs": []}
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise InputError(f"progress file {path} is unreadable ({err}); delete it to start over") from err
     before = saved.get("run", {})
-    changed = [k for k in IDENTITY_KEYS if before.get(k) != identity.get(k)]
+    changed = [k for k in keys if before.get(k) != identity.get(k)]
     if changed:
         details = "; ".join(f"{k}: {before.get(k)!r} -> {identity.get(k)!r}" for k in changed)
         raise InputError(f"{path} belongs to a different run ({details}). Use another --out, or delete "
                          "that file (and the predictions next to it) to start over.")
-    return {"done": dict(saved.get("done", {})), "failed": dict(saved.get("failed", {}))}
+    return {"done": dict(saved.get("done", {})), "failed": dict(saved.get("failed", {})),
+            "runs": list(saved.get("runs", []))}
 
 
 def garbage_reason(text: str) -> str | None:
@@ -134,8 +135,10 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
     from rexrank.datasets.tracks import load_track
     from rexrank.space.generation.adapters import choose_adapter, load_adapter
 
+    from rexrank.files import check_output_file
+
     started = time.monotonic()
-    out = Path(out)
+    out = check_output_file(out, "--out")  # a folder in its place fails now, not after the generation
     choice = choose_adapter(model, adapter=adapter, allowlist=allowlist)  # refuses before any weight download
     track = load_track(dataset, section, split=split, manifest=manifest)
     studies = track.studies[:limit] if limit else track.studies
@@ -143,7 +146,9 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
         raise InputError(f"generating reports needs the {dataset} images: pass data_dir= / --data-dir, the "
                          "folder the manifest's image paths are relative to")
     if not Path(data_dir).is_dir():
-        raise InputError(f"image folder {data_dir} does not exist")
+        why = "is a file, not a folder" if Path(data_dir).exists() else "does not exist"
+        raise InputError(f"the image folder (--data-dir) {data_dir} {why}: pass the folder the manifest's image "
+                         "paths are relative to")
 
     from rexrank.metrics.runtime import models
     from rexrank.metrics.suite.engines import make_engine
@@ -170,7 +175,7 @@ def generate_reports(model: str, dataset: str, out: str | os.PathLike, *, split:
                 "prompt": described["prompt"], "images": described["images"], "max_new_tokens": max_new_tokens,
                 "dtype": described["dtype"]}
     sidecar = progress_path(out)
-    state = _load_progress(sidecar, identity)
+    state = load_progress(sidecar, identity)
     done: dict[str, str] = state["done"]
     failed: dict[str, str] = {}  # this run's failures; earlier ones are retried
     resumed = sum(1 for s in studies if s["study_id"] in done)

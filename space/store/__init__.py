@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-from rexrank.space.store.base import (FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError, utc_now as utc_now_iso, Request, Store, StoreError, new_request_id)
+from rexrank.space.store.base import (AWAITING_REVIEW, FAILED, FINISHED, PENDING, RUNNING, STATES, DuplicateSubmissionError, LeaseLostError, ReviewError, utc_now as utc_now_iso, Request, Store, StoreError, new_request_id)
 from rexrank.space.store.local import LocalDirStore
 
-__all__ = ["FAILED", "FINISHED", "PENDING", "RUNNING", "STATES", "DuplicateSubmissionError", "LeaseLostError",
+__all__ = ["AWAITING_REVIEW", "ReviewError", "FAILED", "FINISHED", "PENDING", "RUNNING", "STATES", "DuplicateSubmissionError", "LeaseLostError",
            "Request", "Store", "StoreError", "LocalDirStore", "HubDatasetStore", "new_request_id", "open_store",
            "default_store_dir", "utc_now_iso"]
 

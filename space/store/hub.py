@@ -16,11 +16,11 @@ import io
 import logging
 import os
 import random
-import tempfile
 import threading
 import time
 from typing import Callable
 
+from rexrank.files import owned_temp_dir
 from rexrank.space.store.base import Snapshot, Store, StoreError, T, Writes
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class HubDatasetStore(Store):
         self._token = token  # None: huggingface_hub reads HF_TOKEN from the environment
         self.api = HfApi(endpoint=endpoint, token=token)
         self.max_retries = max_retries
-        self._cache_dir = str(cache_dir or tempfile.mkdtemp(prefix="rexrank-hubstore-"))
+        self._cache_dir = str(cache_dir or owned_temp_dir(self, "rexrank-hubstore-")[0])
         self._blob_cache: dict[str, bytes] = {}
         self._blob_lock = threading.Lock()
         # Reads (not transactions) may reuse a snapshot this young: a Space whose every open page
@@ -79,6 +79,10 @@ class HubDatasetStore(Store):
     @property
     def location(self) -> str:
         return f"hub:{self.repo_id}"
+
+    @property
+    def public_location(self) -> str:
+        return f"the Hub dataset {self.repo_id}"
 
     def __repr__(self) -> str:
         return f"HubDatasetStore({self.repo_id!r})"

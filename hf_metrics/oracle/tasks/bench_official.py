@@ -1,6 +1,7 @@
-"""Timing of the official implementations as their pipelines run them (for scripts/bench_metrics_core.py).
+"""Timing of the official implementations as their pipelines run them (for scripts/bench_metrics_core.py and
+scripts/bench_peers.py).
 
-Each action returns ``{"load": seconds, "score": seconds}``; nothing is memoised beyond what the
+Each action returns ``{"load": seconds, "score": seconds, "cpu": CPU seconds of both}`` (bertscore adds ``"score_cpu"``); nothing is memoised beyond what the
 official code itself does:
 * bleu2: CXR-Report-Metric's per-study fast-bleu loop;
 * bertscore: ``BERTScorer(...).score(cands, refs)`` (pinned prefix-space tokenisation);
@@ -11,21 +12,13 @@ official code itself does:
 * radgraph: ``F1RadGraph(reward_level="all", model_type="radgraph")`` on (hyps, refs).
 """
 
-import importlib.util
-import os
 import sys
 import time
 
 
 def _task(name):
-    """A sibling task module, loaded as run.py loads tasks (never on sys.path: radgraph.py would
-    shadow the radgraph package)."""
-    key = "oracle_task_" + name
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, os.path.join(os.path.dirname(__file__), name + ".py"))
-        sys.modules[key] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(sys.modules[key])
-    return sys.modules[key]
+    """A sibling task module, loaded as run.py loads tasks."""
+    return sys.modules["oracle_run"].load_task(name)
 
 
 def _bleu2(predictions, references):
@@ -39,12 +32,13 @@ def _bleu2(predictions, references):
 def _bertscore(predictions, references):
     bertscore = _task("bertscore")
 
+    bertscore._SCORER = None  # a fresh BERTScorer every time: load is timed, as on the other sides
     t = time.perf_counter()
     bertscore._scorer()
     load = time.perf_counter() - t
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     bertscore.run(predictions, references, prefix_space=True)
-    return {"load": load, "score": time.perf_counter() - t}
+    return {"load": load, "score": time.perf_counter() - t, "score_cpu": time.process_time() - c}
 
 
 def _chexbert(predictions, references):
@@ -103,5 +97,9 @@ def _radgraph(predictions, references, model_cache_dir):
 
 
 def run(metric, predictions, references, **args):
-    return {"bleu2": _bleu2, "bertscore": _bertscore, "chexbert": _chexbert, "semb_score": _semb_score,
-            "radgraph": _radgraph}[metric](predictions, references, **args)
+    """The action's seconds, plus ``cpu``: this process's CPU seconds for load and score together."""
+    start = time.process_time()
+    out = {"bleu2": _bleu2, "bertscore": _bertscore, "chexbert": _chexbert, "semb_score": _semb_score,
+           "radgraph": _radgraph}[metric](predictions, references, **args)
+    out["cpu"] = time.process_time() - start
+    return out

@@ -18,6 +18,12 @@ erroneous line scores 0, a ```json fence around the reply is stripped, a study w
 stay invalid is recorded with its error and NaN (never a silent 0), an API error is retried
 with backoff rather than forever, and valid replies are cached on disk by (model, messages)
 as they arrive, so a rerun costs nothing and an interrupted run keeps what it scored.
+
+Before the first uncached study is sent, the endpoint is checked once (:meth:`preflight`:
+reachable, key accepted, model served), and a circuit breaker stops the run after a few
+transport failures in a row (:mod:`rexrank.metrics.runtime.llm_client`), so a dead endpoint
+costs seconds, not one backoff cycle per study. Without ``OPENAI_API_KEY`` the scorer refuses
+to start unless the base URL you named is on this machine.
 """
 
 from __future__ import annotations
@@ -119,31 +125,42 @@ class FineRadScoreScorer:
                  aggregation: str = "max", concurrency: int = 8, max_retries: int = MAX_RETRIES,
                  temperature: float | None = None, cache: bool = True, cache_dir: str | None = None,
                  progress: bool = True, timeout: float = 120.0, max_attempts: int = 6, backoff: float = 1.0,
-                 device: str | None = None, batch_size: int | None = None):
+                 max_consecutive_failures: int = 6, device: str | None = None, batch_size: int | None = None):
         if aggregation not in AGGREGATIONS:
             raise InputError(f"FineRadScore aggregation must be one of {AGGREGATIONS}, not {aggregation!r}")
         self.client = ChatClient.from_env(base_url, model, api_key, model_env="FINERADSCORE_MODEL",
-                                          default_model=DEFAULT_MODEL, timeout=timeout,
-                                          max_attempts=max_attempts, backoff=backoff)
+                                          default_model=DEFAULT_MODEL, what="FineRadScore", timeout=timeout,
+                                          max_attempts=max_attempts, backoff=backoff,
+                                          max_consecutive_failures=max_consecutive_failures)
         self.aggregation, self.concurrency, self.max_retries = aggregation, max(1, concurrency), max_retries
         self.temperature, self.progress = temperature, progress
         self.cache, self.cache_dir = cache, cache_dir
         del device, batch_size  # accepted like every scorer's options; an API call has neither
+
+    def preflight(self) -> None:
+        """Check the endpoint once, before any study is sent (the suite calls this before it runs
+        any metric, so a dead endpoint or a refused key is known in seconds)."""
+        self.client.preflight()
 
     def __call__(self, predictions: Sequence[str], references: Sequence[str]) -> ScoreResult:
         predictions, references = check_pairs(predictions, references, "FineRadScore")
         fewshot = assets.read_json("fineradscore/fewshot")
         requests = [build_messages(fewshot, p, r) for p, r in zip(predictions, references)]
         store, config = self._store()
+        keys = [sha256_json(m) for m in requests]
+        cached = set(store.get_many(config, keys)) if store is not None else set()
+        if any(k not in cached for k in keys):
+            try:
+                self.client.preflight()
+            except LLMUnavailableError as err:
+                raise self._unavailable(err, [i for i, k in enumerate(keys) if k not in cached], len(keys)) from None
         with ThreadPoolExecutor(self.concurrency) as pool:
             outcomes = list(_progress(pool.map(lambda m: self._judge(m, store, config), requests),
                                       len(requests), self.progress))
         down = [i for i, o in enumerate(outcomes) if isinstance(o, LLMUnavailableError)]
         if down:
-            raise RexrankError(
-                f"FineRadScore: the API at {self.client.base_url} is unavailable ({outcomes[down[0]]}); "
-                f"{len(requests) - len(down)} of {len(requests)} studies were scored and cached, rerun to finish. "
-                f"Not scored: {describe_ids([f'#{i}' for i in down])} (positions in the input).")
+            first = self.client.breaker.reason or str(outcomes[down[0]])
+            raise self._unavailable(first, down, len(requests))
         values, details = [], []
         for request, outcome in zip(requests, outcomes):
             record = {"numbered_candidate": number_lines(predictions[len(details)]), **outcome}
@@ -164,6 +181,12 @@ class FineRadScoreScorer:
             "llm": {"model": self.client.model, "base_url": self.client.base_url, "temperature": self.temperature},
             "aggregation": self.aggregation, "max_retries": self.max_retries, "failed": len(failed),
             "assets": ["fineradscore/fewshot"], "official": "rajpurkarlab/FineRadScore@3f5e1dc"})
+
+    def _unavailable(self, problem: object, not_scored: list[int], n: int) -> RexrankError:
+        return RexrankError(
+            f"FineRadScore: the API at {self.client.base_url} is unavailable ({problem}); "
+            f"{n - len(not_scored)} of {n} studies were scored and cached, rerun to finish. "
+            f"Not scored: {describe_ids([f'#{i}' for i in not_scored])} (positions in the input).")
 
     def _store(self):
         if not self.cache:

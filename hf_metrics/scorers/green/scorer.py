@@ -78,12 +78,12 @@ class HFEngine:
 
     name = "hf"
 
-    def __init__(self, path: Path, device: str, trust_remote_code: bool):
+    def __init__(self, path: Path, device: str, trust_remote_code: bool, half: bool):
         import torch
         from transformers import AutoModelForCausalLM
 
         self.device = device
-        self.dtype = torch.float16 if device.startswith("cuda") else torch.float32
+        self.dtype = torch.float16 if half else torch.float32
         self.model = models.from_pretrained_strict(
             AutoModelForCausalLM, path, "GREEN model", dtype=self.dtype,
             trust_remote_code=trust_remote_code).eval().to(device)
@@ -110,10 +110,10 @@ class VLLMEngine:
 
     name = "vllm"
 
-    def __init__(self, path: Path, max_length: int, trust_remote_code: bool):
+    def __init__(self, path: Path, max_length: int, trust_remote_code: bool, half: bool = True):
         from vllm import LLM
 
-        self.llm = LLM(model=str(path), skip_tokenizer_init=True, dtype="float16", seed=0,
+        self.llm = LLM(model=str(path), skip_tokenizer_init=True, dtype="float16" if half else "float32", seed=0,
                        max_model_len=max_length + 1, trust_remote_code=trust_remote_code)
 
     def generate(self, prompts: list[list[int]], budgets: list[int], eos_id: int) -> list[list[int]]:
@@ -147,18 +147,27 @@ class GreenScorer:
 
     ``batch_size``: studies per ``generate`` call (default 8 on CPU, 32 on CUDA; the official
     run uses 8). ``cache``: keep completions on disk (``cache_dir``, default under the HF
-    home) so a rerun or an interrupted run does not generate twice.
+    home) so a rerun or an interrupted run does not generate twice. ``half``: None (default)
+    is the official fp16 on CUDA and fp32 on CPU; False forces fp32 on CUDA too (the device
+    check compares it with the CPU). ``max_new_tokens``: a cap on each completion below the
+    official ``max_length`` budget (benchmarks only: a capped analysis may lose its counts).
     """
 
     name = "green"
 
     def __init__(self, device: str | None = None, batch_size: int | None = None, model: str | None = None,
                  engine: str = "auto", max_length: int = MAX_LENGTH, max_words: int = MAX_WORDS,
-                 cache: bool = True, cache_dir: str | None = None, progress: bool = True):
+                 cache: bool = True, cache_dir: str | None = None, progress: bool = True,
+                 half: bool | None = None, max_new_tokens: int | None = None):
         self.device = models.pick_device(device)
         self.batch_size = batch_size or (32 if self.device.startswith("cuda") else 8)
         self.ref = models.parse_model_spec(model, GREEN_MODEL) if model else GREEN_MODEL
         self.engine_name = pick_engine(engine, self.device)
+        gpu = self.device.startswith("cuda") or self.engine_name == "vllm"  # where the official run uses fp16
+        self.half = gpu if half is None else bool(half) and gpu
+        if max_new_tokens is not None and max_new_tokens < 1:
+            raise InputError(f"GREEN max_new_tokens must be at least 1, not {max_new_tokens}")
+        self.max_new_tokens = max_new_tokens
         if max_length < 2:
             raise InputError(f"GREEN max_length must be at least 2, not {max_length}")
         self.max_length, self.max_words = max_length, max_words
@@ -186,8 +195,8 @@ class GreenScorer:
         return run_local(self.plan(predictions, references), self.progress)
 
     def _dtype(self) -> str:
-        """fp16 wherever the official run would use a GPU (CUDA, or vLLM), fp32 on CPU."""
-        return "float16" if self.device.startswith("cuda") or self.engine_name == "vllm" else "float32"
+        """fp16 wherever the official run would use a GPU (CUDA, or vLLM), fp32 on CPU or when asked."""
+        return "float16" if self.half else "float32"
 
 
 @dataclass(frozen=True)
@@ -203,16 +212,17 @@ class _GreenRunner(Runner):
     eos_id: int
     batch_size: int
     run_id: str = ""
+    half: bool = False
 
     def key(self) -> tuple:
         if self.engine == "vllm":
-            return ("green-vllm", str(self.resolved.path), self.max_length)
-        return ("green-hf", str(self.resolved.path), self.device)
+            return ("green-vllm", str(self.resolved.path), self.max_length, self.half)
+        return ("green-hf", str(self.resolved.path), self.device, self.half)
 
     def build(self):
         path = models.locate(self.resolved).path
-        engine = VLLMEngine(path, self.max_length, self.trust) if self.engine == "vllm" \
-            else HFEngine(path, self.device, self.trust)
+        engine = VLLMEngine(path, self.max_length, self.trust, self.half) if self.engine == "vllm" \
+            else HFEngine(path, self.device, self.trust, self.half)
         engine.halving = {}
         return engine
 
@@ -247,7 +257,7 @@ class _GreenWork(Work):
         self.keys = [sha256_json(p) for p in ids]
         unique = {k: p for k, p in zip(self.keys, ids)}
         self.config = sha256_json(["green-completion", resolved.ref.repo_id, resolved.revision, scorer.max_length,
-                                   scorer._dtype()])
+                                   scorer._dtype()] + ([scorer.max_new_tokens] if scorer.max_new_tokens else []))
         self.store = ScoreCache(Path(scorer.cache_dir) if scorer.cache_dir else default_dir() / "green") \
             if scorer.cache else None
         self.done = {k: v["completion"] for k, v in (self.store.get_many(self.config, unique) if self.store else {}).items()}
@@ -260,10 +270,12 @@ class _GreenWork(Work):
             first.setdefault(k, i)
         size = VLLM_CHUNK if scorer.engine_name == "vllm" else scorer.batch_size  # vLLM schedules its own batches
         pending = [todo[i] for batch in length_sorted_batches([len(unique[k]) for k in todo], size) for i in batch]
-        self.jobs = [Job(tuple(chunk), [(unique[k], max(1, scorer.max_length - len(unique[k])), first[k]) for k in chunk])
+        budget = {k: min(max(1, scorer.max_length - len(unique[k])), scorer.max_new_tokens or scorer.max_length)
+                  for k in todo}
+        self.jobs = [Job(tuple(chunk), [(unique[k], budget[k], first[k]) for k in chunk])
                      for chunk in (pending[i:i + size] for i in range(0, len(pending), size))]
         self.runner = _GreenRunner(resolved, scorer.engine_name, scorer.device, scorer.max_length, trust,
-                                   tokenizer.eos_id, size, uuid.uuid4().hex)
+                                   tokenizer.eos_id, size, uuid.uuid4().hex, scorer.half)
 
     def stages(self):
         if self.jobs:
@@ -302,5 +314,6 @@ class _GreenWork(Work):
     def provenance(self):
         scorer = self.scorer
         return {"models": [self.resolved.provenance()], "engine": scorer.engine_name, "device": scorer.device,
-                "dtype": scorer._dtype(), "max_length": scorer.max_length, "max_words": scorer.max_words,
+                "dtype": scorer._dtype(), "max_length": scorer.max_length, "max_new_tokens": scorer.max_new_tokens,
+                "max_words": scorer.max_words,
                 "decoding": "greedy", "assets": ["green/prompt"], "official": "Stanford-AIMI/GREEN@d72c195"}

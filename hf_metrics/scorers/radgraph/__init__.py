@@ -1,12 +1,14 @@
 """RadGraph F1: our torch implementation of RadGraph (DyGIE++) inference, no allennlp.
 
-``RadGraphScorer`` is the registry's scorer; ``load_annotator`` gives the entity/relation
+``RadGraphScorer`` is the registry's ``radgraph`` (the leaderboard's model); ``RadGraphXLScorer``
+and ``ModernRadGraphXLScorer`` run radgraph 0.1.18's other chest X-ray model types; ``load_annotator`` gives the entity/relation
 graphs themselves. Importing this package loads no model and no torch.
 """
 
-from rexrank.metrics.scorers.radgraph.scorer import RadGraphScorer, set_f1
+from rexrank.metrics.scorers.radgraph.scorer import (ModernRadGraphXLScorer, RadGraphScorer, RadGraphXLScorer,
+                                                     set_f1)
 
-__all__ = ["RadGraphScorer", "set_f1", "load_annotator"]
+__all__ = ["RadGraphScorer", "RadGraphXLScorer", "ModernRadGraphXLScorer", "set_f1", "load_annotator"]
 
 
 def load_annotator(*args, **kwargs):

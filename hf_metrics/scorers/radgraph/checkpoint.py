@@ -1,4 +1,5 @@
-"""Read RadGraph's ``radgraph.tar.gz`` (``config.json``, ``vocabulary/``, ``weights.th``).
+"""Read RadGraph's ``radgraph.tar.gz`` (``config.json``, ``vocabulary/``, ``weights.th``), or the
+``radgraph-xl.tar.gz`` / ``modern-radgraph-xl.tar.gz`` of the other model types (same layout).
 
 radgraph 0.1.18 extracts the archive into a folder and reads those three things; we read them
 straight from the archive (or from such a folder, e.g. the package's own cache). Label
@@ -68,19 +69,20 @@ def _parse(files: dict[str, bytes], source: str, weights: bool = True) -> RadGra
     return RadGraphCheckpoint(config, _vocabulary(vocab), state, source)
 
 
-def read_checkpoint(path: str | Path, weights: bool = True) -> RadGraphCheckpoint:
-    """A RadGraph model from ``radgraph.tar.gz``, a folder holding it, or an extracted folder
-    (``weights=False``: its config and vocabularies only, for a driver that runs no model)."""
+def read_checkpoint(path: str | Path, archive: str = ARCHIVE, weights: bool = True) -> RadGraphCheckpoint:
+    """A RadGraph model from ``archive`` (e.g. ``radgraph.tar.gz``), a folder holding it, or an
+    extracted folder (``weights=False``: its config and vocabularies only, for a driver that runs
+    no model)."""
     wanted = ("config.json", "weights.th") if weights else ("config.json",)
     path = Path(path)
-    if path.is_dir() and (path / ARCHIVE).is_file():
-        path = path / ARCHIVE
+    if path.is_dir() and (path / archive).is_file():
+        path = path / archive
     if path.is_dir():
         files = {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*")
                  if p.is_file() and (p.name in wanted or p.parent.name == "vocabulary")}
         return _parse(files, str(path), weights)
     if not path.is_file():
-        raise ModelUnavailableError(f"RadGraph model not found at {path}: expected {ARCHIVE} or its extracted folder")
+        raise ModelUnavailableError(f"RadGraph model not found at {path}: expected {archive} or its extracted folder")
     try:
         files = {}
         with tarfile.open(path, "r:gz") as tar:
@@ -90,6 +92,6 @@ def read_checkpoint(path: str | Path, weights: bool = True) -> RadGraphCheckpoin
                     files[name] = tar.extractfile(member).read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise CheckpointMismatchError(
-            f"{path} is not a readable {ARCHIVE} ({type(err).__name__}: {err}); the download is corrupt or "
+            f"{path} is not a readable {archive} ({type(err).__name__}: {err}); the download is corrupt or "
             "incomplete: delete it from the HF cache and download it again") from err
     return _parse(files, str(path), weights)

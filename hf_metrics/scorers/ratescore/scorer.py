@@ -10,6 +10,10 @@ Where the time goes in the official loop, and what we do instead:
   entity; we embed each distinct (entity, padded length) once, in large batches of that
   length, which gives the official vectors (see ``embed_reports``).
 
+Each report's sentences, each sentence's entities and each entity vector are kept for the
+process (per model and device, :class:`TextCaches`), so a second system on the same test set
+does none of the reference side again.
+
 The official code drops a report that has no kept sentence from its output list, so every
 later pair is scored against the wrong report (RaTEScore issue #2). We align by study and
 give such a report the official "no entity" value, 0.5.
@@ -19,14 +23,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from rexrank.metrics.runtime import models
-from rexrank.metrics.runtime.batching import pad_ids
+from rexrank.metrics.runtime.batching import batch_defaults, pad_ids
 from rexrank.metrics.runtime.work import Job, Runner, Stage, Work, run_local
 from rexrank.metrics.scorers.ratescore.scoring import affinity_from_json, report_score
-from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, default_splitter
+from rexrank.metrics.scorers.ratescore.sentences import RULES_ASSET, split_reports
 from rexrank.metrics.scorers.ratescore.spans import decode_spans
 from rexrank.metrics.registry import BIOLORD, RATE_NER
 from rexrank.metrics.scorers.base import ScoreResult
@@ -40,10 +44,34 @@ ENTITY_MAX_LENGTH = 30
 # it gets in any other such batch of the same length; below ~12 rows the CPU matmul kernels take
 # another path and the last bits change (measured: scripts/bench_ratescore.py, tests/test_ratescore.py).
 EXACT_MIN_ROWS = 64
-EMBED_BATCH_ROWS = 4096  # token rows per BioLORD forward pass
+EMBED_BATCH_ROWS = {"cpu": 4096, "cuda": 65536}  # token rows per BioLORD forward pass, by device type
 AFFINITY_MATRICES = {"long": "ratescore/long_weight", "short": "ratescore/short_weight"}
+CACHE_LIMIT = 200_000  # entries per cache (reports, sentences, vectors) kept per process
 
 Entity = tuple[str, str]  # (text, type)
+
+
+@dataclass
+class TextCaches:
+    """What one process has computed with one pair of models on one device, per text.
+
+    Every entry depends on its own text only (sentences on the report, entities on the sentence,
+    a vector on its entity and padded length, or on the report for one embedded alone), so
+    reusing it gives what recomputing gives."""
+
+    sentences: dict[str, list[str]] = field(default_factory=dict)  # report -> kept sentences
+    entities: dict[str, list[Entity]] = field(default_factory=dict)  # sentence -> entities
+    vectors: dict[tuple[str, int], Any] = field(default_factory=dict)  # (entity, padded length) -> vector
+    alone: dict[str, Any] = field(default_factory=dict)  # report embedded on its own -> its vectors
+
+    def clear(self) -> None:
+        for cache in (self.sentences, self.entities, self.vectors, self.alone):
+            cache.clear()
+
+    def trim(self) -> None:
+        for cache in (self.sentences, self.entities, self.vectors, self.alone):
+            while len(cache) > CACHE_LIMIT:
+                cache.pop(next(iter(cache)))
 
 
 def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[list[str]]:
@@ -57,25 +85,27 @@ def _row_chunks(items: Sequence[str], length: int, max_rows: int) -> Iterator[li
         yield (chunk * floor)[:max(floor, len(chunk))]
 
 
-def _equal_length_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    """Indices grouped by equal length, longest first, at most ``batch_size`` per group."""
+def _equal_length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Indices grouped by equal length, longest first, at most ``batch_size`` per group (and at
+    most ``max_tokens`` tokens: DeBERTa's attention holds batch x heads x length^2 scores)."""
     by_length: dict[int, list[int]] = defaultdict(list)
     for i, n in enumerate(lengths):
         by_length[n].append(i)
     batches = []
     for n in sorted(by_length, reverse=True):
         group = by_length[n]
-        batches.extend(group[i:i + batch_size] for i in range(0, len(group), batch_size))
+        size = max(1, min(batch_size, max_tokens // max(1, n))) if max_tokens else batch_size
+        batches.extend(group[i:i + size] for i in range(0, len(group), size))
     return batches
 
 
 class _Ner:
     """RaTE-NER's tokenizer and labels; the model is built on its first forward pass here."""
 
-    def __init__(self, path: str, device: str):
+    def __init__(self, path: str, device: str, dtype: str = "float32"):
         from transformers import AutoConfig, AutoTokenizer
 
-        self.path, self.device = path, device
+        self.path, self.device, self.dtype = path, device, dtype
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.id2label = {int(k): v for k, v in AutoConfig.from_pretrained(path).id2label.items()}
         self._model: Any = None
@@ -85,8 +115,10 @@ class _Ner:
         if self._model is None:
             from transformers import AutoModelForTokenClassification
 
-            self._model = models.from_pretrained_strict(AutoModelForTokenClassification, self.path,
-                                                        "RaTE-NER").eval().to(self.device)
+            import torch
+
+            self._model = models.from_pretrained_strict(AutoModelForTokenClassification, self.path, "RaTE-NER").eval() \
+                .to(device=self.device, dtype=getattr(torch, self.dtype))
         return self._model
 
     def forward(self, ids: list[list[int]]) -> list[list[int]]:
@@ -103,10 +135,10 @@ class _Biolord:
     """BioLORD's tokenizer; its transformer (only ``last_hidden_state`` is used, so no pooler is
     built or required) on its first forward pass here."""
 
-    def __init__(self, path: str, device: str):
+    def __init__(self, path: str, device: str, dtype: str = "float32"):
         from transformers import AutoConfig, AutoTokenizer
 
-        self.path, self.device = path, device
+        self.path, self.device, self.dtype = path, device, dtype
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.hidden_size = int(AutoConfig.from_pretrained(path).hidden_size)
         self._model: Any = None
@@ -116,8 +148,11 @@ class _Biolord:
         if self._model is None:
             from transformers import AutoModel
 
+            import torch
+
             self._model = models.from_pretrained_strict(AutoModel, self.path, "BioLORD", ignore=("pooler.",),
-                                                        add_pooling_layer=False).eval().to(self.device)
+                                                        add_pooling_layer=False).eval() \
+                .to(device=self.device, dtype=getattr(torch, self.dtype))
         return self._model
 
     def forward(self, payload: tuple[int, list[list[int]]]) -> Any:
@@ -138,13 +173,14 @@ class _ModelRunner(Runner):
     kind: str  # "ner" or "biolord"
     resolved: models.ResolvedModel
     device: str
+    dtype: str = "float32"
 
     def key(self) -> tuple:
-        return (f"ratescore-{self.kind}", str(self.resolved.path), self.device)
+        return (f"ratescore-{self.kind}", str(self.resolved.path), self.device, self.dtype)
 
     def build(self) -> Any:
         cls = _Ner if self.kind == "ner" else _Biolord
-        return cls(str(models.locate(self.resolved).path), self.device)
+        return cls(str(models.locate(self.resolved).path), self.device, self.dtype)
 
     def run(self, model: Any, job: Job) -> Any:
         return model.forward(job.payload)
@@ -153,7 +189,9 @@ class _ModelRunner(Runner):
 class RaTEScoreScorer:
     """``RaTEScoreScorer(**options)(predictions, references) -> ScoreResult`` (column ``ratescore``).
 
-    Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch),
+    Options: ``device`` (default CUDA when present), ``batch_size`` (sentences per NER batch;
+    default by device), ``half`` (fp16/bf16 models on CUDA, for speed only: scores are defined
+    in fp32), ``num_workers`` (processes splitting sentences; default: by cores and reports),
     ``model`` (NER: ``repo@rev`` or a local folder),
     ``embedding_model`` (BioLORD, same forms), ``affinity_matrix`` (``"long"``, the official
     default, or ``"short"``), ``progress``.
@@ -161,31 +199,39 @@ class RaTEScoreScorer:
 
     name = "ratescore"
 
-    def __init__(self, device: str | None = None, batch_size: int = 64,
+    def __init__(self, device: str | None = None, batch_size: int | None = None, half: bool = False,
                  model: str | None = None, embedding_model: str | None = None, affinity_matrix: str = "long",
-                 progress: bool = True, **unused: Any):
+                 progress: bool = True, num_workers: int | None = None, **unused: Any):
         if affinity_matrix not in AFFINITY_MATRICES:
             raise InputError(f"affinity_matrix must be one of {sorted(AFFINITY_MATRICES)}, not {affinity_matrix!r}")
         if unused:
             logger.debug("RaTEScore ignores options %s", sorted(unused))
         self.device = models.pick_device(device)
-        self.batch_size = int(batch_size)
+        self.dtype = models.default_dtype(self.device, half)  # fp32 unless half=True on CUDA
+        self.batch_size = batch_defaults(self.device, batch_size)[0]
+        self.embed_rows = EMBED_BATCH_ROWS["cuda" if self.device.startswith("cuda") else "cpu"]
+        # tokens per NER batch on CUDA; on a CPU the batch size alone, as measured for parity
+        self.ner_tokens = batch_defaults(self.device)[1] if self.device.startswith("cuda") else None
         self.ner_ref = models.parse_model_spec(model, RATE_NER) if model else RATE_NER
         self.encoder_ref = models.parse_model_spec(embedding_model, BIOLORD) if embedding_model else BIOLORD
         self.affinity_name = affinity_matrix
         self.progress = progress
+        self.num_workers = num_workers
 
     # -- models ---------------------------------------------------------------------------
     def _runners(self) -> tuple[_ModelRunner, _ModelRunner]:
         """The NER and BioLORD runners, their tokenizers loaded here (models only where they run)."""
         from rexrank import assets
 
-        ner = _ModelRunner("ner", models.resolve(self.ner_ref), self.device)
-        biolord = _ModelRunner("biolord", models.resolve(self.encoder_ref), self.device)
+        dtype = str(self.dtype).removeprefix("torch.")
+        ner = _ModelRunner("ner", models.resolve(self.ner_ref), self.device, dtype)
+        biolord = _ModelRunner("biolord", models.resolve(self.encoder_ref), self.device, dtype)
         self._ner, self._bio = ner.load(), biolord.load()
         self._ner_tokenizer, self._id2label = self._ner.tokenizer, self._ner.id2label
         self._enc_tokenizer = self._bio.tokenizer
         self._affinity = affinity_from_json(assets.read_json(AFFINITY_MATRICES[self.affinity_name]))
+        self._caches = models.load_once(("ratescore-texts", str(ner.resolved.path), str(biolord.resolved.path),
+                                         self.device, dtype), TextCaches)
         return ner, biolord
 
     def _models(self):
@@ -205,7 +251,7 @@ class RaTEScoreScorer:
         ids = self._ner_tokenizer(list(sentences), max_length=NER_MAX_LENGTH, truncation=True)["input_ids"] \
             if sentences else []
         return [Job(tuple(batch), [ids[i] for i in batch])
-                for batch in _equal_length_batches([len(x) for x in ids], self.batch_size)]
+                for batch in _equal_length_batches([len(x) for x in ids], self.batch_size, self.ner_tokens)]
 
     def decode_ner(self, ids: list[int], labels: list[int]) -> list[Entity]:
         """A sentence's ``(entity text, type)`` list from its token labels."""
@@ -225,7 +271,8 @@ class RaTEScoreScorer:
                 out[i] = self.decode_ner(ids, labels)
         return out
 
-    def embedding_plan(self, report_entities: Mapping[str, Sequence[str]]) -> tuple[list[Job], dict[str, int]]:
+    def embedding_plan(self, report_entities: Mapping[str, Sequence[str]],
+                       caches: TextCaches | None = None) -> tuple[list[Job], dict[str, int]]:
         """The BioLORD batches for each report's entities, and each report's padded width.
 
         The official ``process_embedding`` embeds one report's entities as one batch padded to
@@ -237,6 +284,7 @@ class RaTEScoreScorer:
         may sum a row in another order on other shapes or thread counts: rounding, ~1e-6). So a
         report with that many rows gets its vectors from one shared pass per (entity, L), in large
         batches of width L; a smaller report is embedded on its own, exactly as the official does.
+        ``caches``: vectors computed before are taken from there, new ones are added.
         """
         distinct = list(dict.fromkeys(e for entities in report_entities.values() for e in entities))
         ids = dict(zip(distinct, self._enc_tokenizer(distinct, truncation=True, max_length=ENTITY_MAX_LENGTH)[
@@ -246,19 +294,24 @@ class RaTEScoreScorer:
         shared: dict[int, dict[str, None]] = defaultdict(dict)  # L -> entities (ordered set)
         for report, entities in report_entities.items():
             if len(entities) * width[report] >= EXACT_MIN_ROWS:
-                shared[width[report]].update(dict.fromkeys(entities))
+                shared[width[report]].update(dict.fromkeys(e for e in entities if caches is None
+                                                           or (e, width[report]) not in caches.vectors))
         jobs = [Job(tuple(("shared", length, e) for e in chunk), (length, [ids[e] for e in chunk]))
-                for length, entities in sorted(shared.items(), reverse=True)
-                for chunk in _row_chunks(list(entities), length, EMBED_BATCH_ROWS)]
-        jobs += [Job((("alone", r),), (width[r], [ids[e] for e in report_entities[r]])) for r in alone]
+                for length, entities in sorted(shared.items(), reverse=True) if entities
+                for chunk in _row_chunks(list(entities), length, self.embed_rows)]
+        jobs += [Job((("alone", r),), (width[r], [ids[e] for e in report_entities[r]])) for r in alone
+                 if caches is None or r not in caches.alone]
         return jobs, width
 
-    def embed_reports(self, report_entities: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    def embed_reports(self, report_entities: Mapping[str, Sequence[str]],
+                      caches: TextCaches | None = None) -> dict[str, Any]:
         """``[CLS]`` vectors of the last hidden state for each report's entities, on CPU (see
-        :meth:`embedding_plan` for the batches)."""
+        :meth:`embedding_plan` for the batches). ``caches``: vectors computed before are taken
+        from there, new ones are added."""
         _, biolord = self._runners()
-        jobs, width = self.embedding_plan(report_entities)
-        vectors = _Vectors(report_entities, width, self._bio.hidden_size)
+        caches = caches if caches is not None else TextCaches()
+        jobs, width = self.embedding_plan(report_entities, caches)
+        vectors = _Vectors(report_entities, width, self._bio.hidden_size, caches)
         model = biolord.load()
         for job in self._bar(jobs, len(jobs), "RaTEScore embeddings"):
             vectors.absorb(job, biolord.run(model, job))
@@ -283,10 +336,11 @@ class RaTEScoreScorer:
 class _Vectors:
     """Each report's entity vectors, from the shared (entity, L) passes or its own."""
 
-    def __init__(self, report_entities: Mapping[str, Sequence[str]], width: Mapping[str, int], hidden: int):
+    def __init__(self, report_entities: Mapping[str, Sequence[str]], width: Mapping[str, int], hidden: int,
+                 caches: TextCaches):
         self.entities, self.width, self.hidden = report_entities, width, hidden
-        self.shared: dict[tuple[str, int], Any] = {}  # (entity, L) -> vector
-        self.own: dict[str, Any] = {}  # report -> its vectors, for the reports embedded alone
+        self.shared = caches.vectors  # (entity, L) -> vector, kept for the process
+        self.own = caches.alone  # report -> its vectors, for the reports embedded alone
 
     def absorb(self, job: Job, cls: Any) -> None:
         import torch
@@ -320,7 +374,8 @@ class _Vectors:
 
 class _RaTEWork(Work):
     """Sentences of each distinct report; NER once per distinct sentence; BioLORD over the
-    reports' entities (:meth:`RaTEScoreScorer.embedding_plan`); then each pair on its own."""
+    reports' entities (:meth:`RaTEScoreScorer.embedding_plan`); then each pair on its own. What
+    a text gave once (its sentences, entities, vectors) is kept for the process (``TextCaches``)."""
 
     metric = "ratescore"
 
@@ -328,12 +383,13 @@ class _RaTEWork(Work):
         super().__init__(len(predictions))
         self.scorer, self.preds, self.refs = scorer, predictions, references
         self.runners = scorer._runners()
-        splitter = default_splitter()
+        self.caches = caches = scorer._caches
         self.reports = list(dict.fromkeys([*references, *predictions]))
-        self.report_sentences = {text: splitter(text) for text in
-                                 scorer._bar(self.reports, len(self.reports), "RaTEScore sentences")}
-        self.sentences = list(dict.fromkeys(s for text in self.reports for s in self.report_sentences[text]))
-        self.per_sentence: dict[int, list[Entity]] = {}
+        new = [text for text in self.reports if text not in caches.sentences]
+        caches.sentences.update(zip(new, split_reports(new, scorer.num_workers)))
+        self.report_sentences = {text: caches.sentences[text] for text in self.reports}
+        self.sentences = [s for s in dict.fromkeys(s for text in self.reports for s in self.report_sentences[text])
+                          if s not in caches.entities]  # the sentences NER has not seen
         self.lost: set[str] = set()  # reports a failed job left without a value
         self.report_entities: dict[str, list[Entity]] = {}
         self.vectors: _Vectors | None = None
@@ -343,19 +399,19 @@ class _RaTEWork(Work):
         jobs = self.scorer.ner_jobs(self.sentences)
         if jobs:
             yield Stage("RaTEScore NER", ner, jobs)
-        index = {s: i for i, s in enumerate(self.sentences)}
-        self.report_entities = {text: [e for s in self.report_sentences[text] for e in self.per_sentence[index[s]]]
+        entities = self.caches.entities
+        self.report_entities = {text: [e for s in self.report_sentences[text] for e in entities[s]]
                                 for text in self.reports if text not in self.lost}
-        jobs, width = self.scorer.embedding_plan({t: [e[0] for e in ents] for t, ents in self.report_entities.items()})
-        self.vectors = _Vectors({t: [e[0] for e in ents] for t, ents in self.report_entities.items()}, width,
-                                self.scorer._bio.hidden_size)
+        names = {t: [e[0] for e in ents] for t, ents in self.report_entities.items()}
+        jobs, width = self.scorer.embedding_plan(names, self.caches)
+        self.vectors = _Vectors(names, width, self.scorer._bio.hidden_size, self.caches)
         if jobs:
             yield Stage("RaTEScore embeddings", biolord, jobs, split=None)
 
     def absorb(self, job: Job, outputs) -> None:
         if self.vectors is None:  # NER
             for i, ids, labels in zip(job.items, job.payload, outputs):
-                self.per_sentence[i] = self.scorer.decode_ner(ids, labels)
+                self.caches.entities[self.sentences[i]] = self.scorer.decode_ner(ids, labels)
         else:
             self.vectors.absorb(job, outputs)
 
@@ -388,6 +444,9 @@ class _RaTEWork(Work):
                             "prediction_entities": [list(e) for e in self.report_entities[pred]]})
         return {self.metric: values}, details
 
+    def release(self) -> None:
+        self.caches.trim()
+
     def provenance(self):
         from rexrank import assets
 
@@ -397,6 +456,7 @@ class _RaTEWork(Work):
             "models": {"ner": ner.resolved.provenance(), "embedding": biolord.resolved.provenance()},
             "assets": {name: assets.get_asset(name).sources[0].url
                        for name in (AFFINITY_MATRICES[scorer.affinity_name], RULES_ASSET)},
-            "options": {"affinity_matrix": scorer.affinity_name, "device": scorer.device, "batch_size": scorer.batch_size},
+            "options": {"affinity_matrix": scorer.affinity_name, "device": scorer.device, "batch_size": scorer.batch_size,
+                        "dtype": str(scorer.dtype).removeprefix("torch.")},
             "alignment": "by study; a report with no kept sentence scores 0.5 (official RaTEScore issue #2 avoided)",
         }

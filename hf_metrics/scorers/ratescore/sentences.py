@@ -19,6 +19,7 @@ official pipeline on every report of the IU-Xray manifests.
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -36,6 +37,21 @@ class _Span:
         return self.end - self.begin
 
 
+class _PyFastNERNoise(logging.Filter):
+    """Drops PyFastNER's root-logger INFO lines ("... is not a eligible syntax."): it logs one for
+    each rule with an escape it does not know, on every report, so an INFO-level run (``rexrank
+    score``) would print hundreds of thousands of them. Its warnings and errors still pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno < logging.WARNING and record.name == "root" and "PyFastNER" in record.pathname)
+
+
+def _quiet_pyfastner() -> None:
+    root = logging.getLogger()
+    if not any(isinstance(f, _PyFastNERNoise) for f in root.filters):
+        root.addFilter(_PyFastNERNoise())
+
+
 class RuSH:
     """PyRuSH 1.0.13's ``RuSH`` (rule-based sentence spans), minus its debug logging."""
 
@@ -44,6 +60,7 @@ class RuSH:
     def __init__(self, rules_path: str, max_repeat: int = 50, auto_fix_gaps: bool = True, min_sent_chars: int = 5):
         from PyFastNER import FastCNER
 
+        _quiet_pyfastner()
         self.fastner = FastCNER(rules_path, max_repeat)
         self.fastner.span_compare_method = "scorewidth"
         self.auto_fix_gaps = auto_fix_gaps
@@ -214,3 +231,45 @@ class SentenceSplitter:
 def default_splitter(rules_path: str | None = None) -> SentenceSplitter:
     """One splitter per process (building the rule trie takes a moment)."""
     return SentenceSplitter(rules_path)
+
+
+WORKER = "rexrank.metrics.scorers.ratescore.split_worker"
+REPORTS_PER_WORKER = 1000  # below this many reports per process, starting one costs more than it saves
+
+
+def default_workers(n_reports: int) -> int:
+    """Processes for splitting ``n_reports``: half the cores, at most 16, and enough work for each."""
+    import os
+
+    return max(1, min(16, (os.cpu_count() or 1) // 2, n_reports // REPORTS_PER_WORKER))
+
+
+def split_reports(texts: Sequence[str], workers: int | None = None) -> list[list[str]]:
+    """Each text's kept sentences. The rules engine is pure Python (~5 ms a report), so many
+    reports are split by ``workers`` child processes (``python -m ...ratescore.split_worker``,
+    JSON over pipes: nothing of the caller's ``__main__`` is re-run, nothing is forked); each
+    gives the sentences one process gives."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = list(texts)
+    workers = default_workers(len(texts)) if workers is None else max(1, int(workers))
+    if workers == 1 or len(texts) < 2:
+        splitter = default_splitter()
+        return [splitter(t) for t in texts]
+    size = -(-len(texts) // workers)
+    chunks = [texts[i:i + size] for i in range(0, len(texts), size)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # the caller's imports
+
+    def run(chunk: list[str]) -> list[list[str]]:
+        done = subprocess.run([sys.executable, "-m", WORKER], input=json.dumps(chunk), capture_output=True,
+                              text=True, env=env, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"RaTEScore sentence splitting in a child process failed:\n{done.stderr[-2000:]}")
+        return json.loads(done.stdout)
+
+    with ThreadPoolExecutor(len(chunks)) as pool:
+        return [sentences for part in pool.map(run, chunks) for sentences in part]

@@ -152,3 +152,34 @@ def build_chexbert(out_dir: str | Path, size: str = "tiny", seed: int = 0) -> di
     out = Path(out_dir)
     bert = build_bert_base_uncased(out / "bert-base-uncased", size=size, seed=seed)
     return {"bert": bert, "chexbert": build_chexbert_checkpoint(out / "chexbert" / "chexbert.pth", bert, seed)}
+
+
+def build_distilbert_base_uncased(out_dir: str | Path, size: str = "tiny", seed: int = 0,
+                                  extra_texts: list[str] | None = None) -> Path:
+    """``distilbert-base-uncased`` (a ``DistilBertModel``, 6 layers, the uncased WordPiece vocabulary of
+    :func:`build_bert_base_uncased`): RadEval's default BERTScore model, for the peer benchmark."""
+    import torch
+    from transformers import DistilBertConfig, DistilBertModel
+
+    out = build_bert_base_uncased(out_dir, size=size, seed=seed, extra_texts=extra_texts)
+    (out / "config.json").unlink()
+    n_vocab = len((out / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    dims = dict(dim=768, hidden_dim=3072, n_heads=12, vocab_size=30522) if size == "real" else \
+        dict(dim=32, hidden_dim=64, n_heads=2, vocab_size=n_vocab)
+    torch.manual_seed(seed)
+    model = DistilBertModel(DistilBertConfig(n_layers=6, max_position_embeddings=512, pad_token_id=0, **dims)).eval()
+    if size == "tiny":
+        _anisotropic_distilbert(model, seed)
+    model.save_pretrained(out)
+    return out
+
+
+def _anisotropic_distilbert(model, seed: int) -> None:
+    """As :func:`_anisotropic`, for DistilBERT's layer norms."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed + 1)
+    for layer in model.transformer.layer:
+        ln = layer.output_layer_norm
+        ln.bias.data = torch.randn(ln.bias.shape, generator=gen) * 0.7
+        ln.weight.data = 1 + torch.randn(ln.weight.shape, generator=gen) * 0.3

@@ -9,7 +9,8 @@ post-processor, like ``meta-llama/Llama-2-7b-hf``), ``tokenizer_config.json`` an
 
 The vocabulary is trained on GREEN's prompt and chest X-ray sentences so prompts stay short.
 ``size``: "tiny" (tests), "small" (CPU benchmark: 4 layers, hidden 256), "real" (Llama-2-7B
-shapes; only to print the config, far too big to build here).
+shapes, 32k vocabulary; built in fp16 on ``device``, the device check's GPU: far too big for a CPU;
+``weights=False`` writes only the config).
 """
 
 from __future__ import annotations
@@ -50,7 +51,8 @@ def _tokenizer_json(model_file: Path) -> str:
     return backend.to_str()
 
 
-def build_green(out_dir: str | Path, size: str = "tiny", seed: int = 0, prompt_template: str | None = None) -> Path:
+def build_green(out_dir: str | Path, size: str = "tiny", seed: int = 0, prompt_template: str | None = None,
+                device: str = "cpu", weights: bool = True) -> Path:
     """Write the stand-in repo into ``out_dir``; returns it. ``prompt_template``: GREEN's prompt."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -75,11 +77,12 @@ def build_green(out_dir: str | Path, size: str = "tiny", seed: int = 0, prompt_t
                          rms_norm_eps=1e-5, bos_token_id=1, eos_token_id=2, tie_word_embeddings=False,
                          use_cache=False, **SIZES[size])
     config.architectures = ["LlamaForCausalLM"]
-    if size == "real":
+    if not weights:
         config.save_pretrained(out)
         return out
     torch.manual_seed(seed)
-    model = LlamaForCausalLM(config).eval()
+    with torch.device(device):
+        model = LlamaForCausalLM(config).eval().to(torch.float16 if size == "real" else torch.float32)
     with torch.no_grad():  # larger logits than the 0.02 init, so greedy decoding varies by input
         model.lm_head.weight.normal_(0.0, 1.0)
     model.save_pretrained(out)

@@ -26,7 +26,7 @@ from types import MappingProxyType
 from typing import Any, Mapping
 
 from rexrank.importing import import_object
-from rexrank.errors import ModelUnavailableError, RemoteCodeRefused
+from rexrank.errors import InputError, ModelUnavailableError, RemoteCodeRefused
 from rexrank.space.generation.adapters.base import Adapter, AdapterChoice
 
 logger = logging.getLogger(__name__)
@@ -43,13 +43,50 @@ INSTEAD = ("Generate the reports yourself and submit a predictions file (ReXrank
 __all__ = ["ADAPTERS", "Adapter", "AdapterChoice", "choose_adapter", "load_adapter", "read_config"]
 
 
-def read_config(model: str, revision: str | None = None) -> tuple[dict[str, Any], str, str]:
-    """``(config, repo_id, resolved revision)`` from config.json only: never a weight file."""
-    if os.path.isdir(model):
-        path = Path(model) / "config.json"
+def is_explicit_path(model: str) -> bool:
+    """A model given as a path on purpose (``./x``, ``../x``, ``/x``, ``~/x``, ``C:\\x``), not a repo id
+    that happens to name a folder here."""
+    return model.startswith(("/", "./", "../", "~", ".\\", "..\\")) or (len(model) > 2 and model[1:3] in (":\\", ":/"))
+
+
+def _parse_config(text: bytes | str, where: str) -> dict[str, Any]:
+    """config.json as a dict, or one clear error (never a JSONDecodeError/AttributeError later)."""
+    try:
+        config = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as err:
+        line = f" (line {err.lineno}, column {err.colno})" if hasattr(err, "lineno") else ""
+        raise ModelUnavailableError(f"{where}: config.json is not valid JSON{line}; a transformers model's "
+                                    "config.json is a JSON object") from None
+    if not isinstance(config, dict):
+        raise ModelUnavailableError(f"{where}: config.json holds a JSON {type(config).__name__}, not an object; "
+                                    "is it a transformers model?")
+    return config
+
+
+def read_config(model: str, revision: str | None = None, *, allow_local: bool = True) -> tuple[dict[str, Any], str, str]:
+    """``(config, repo_id, resolved revision)`` from config.json only: never a weight file.
+
+    ``model`` is a Hub repo id; with ``allow_local`` (the CLI) an explicit path (``./DIR``,
+    ``/DIR``) names a local folder instead. A web submission passes ``allow_local=False``: its
+    text is only ever a Hub id, so it can neither load from nor probe the server's disk."""
+    if allow_local and is_explicit_path(model):
+        folder = Path(model).expanduser()
+        if not folder.exists():
+            raise ModelUnavailableError(f"model folder {model} does not exist")
+        if not folder.is_dir():
+            raise ModelUnavailableError(f"model {model} is a file; pass the model's folder (with config.json)")
+        path = folder / "config.json"
         if not path.is_file():
             raise ModelUnavailableError(f"{model} has no config.json: is it a transformers model folder?")
-        return json.loads(path.read_text()), os.path.abspath(model), "local"
+        return _parse_config(path.read_bytes(), model), str(folder.resolve()), "local"
+    from rexrank.hub_ids import parse_hub_ref
+
+    try:
+        model, revision = parse_hub_ref(model, revision)
+    except InputError as err:
+        hint = (" For a local folder, write it as a path: ./NAME or /full/path." if allow_local and
+                os.path.isdir(model) else "")
+        raise ModelUnavailableError(f"{err}{hint}") from None
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (EntryNotFoundError, GatedRepoError, LocalEntryNotFoundError,
                                         RepositoryNotFoundError, RevisionNotFoundError)
@@ -57,9 +94,11 @@ def read_config(model: str, revision: str | None = None) -> tuple[dict[str, Any]
     try:
         file = Path(hf_hub_download(model, "config.json", revision=revision or "main"))
     except LocalEntryNotFoundError as err:
+        hint = (f" (a folder {model!r} exists here: to use it, pass ./{model})" if allow_local and os.path.isdir(model)
+                else "")
         raise ModelUnavailableError(
             f"{model}@{revision or 'main'}: config.json is not in the local HuggingFace cache and the Hub "
-            f"cannot be reached (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r})") from err
+            f"cannot be reached (HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '')!r}){hint}") from err
     except GatedRepoError as err:
         raise ModelUnavailableError(f"{model} is gated: accept its terms on the Hub and set HF_TOKEN") from err
     except (RepositoryNotFoundError, RevisionNotFoundError) as err:
@@ -68,7 +107,7 @@ def read_config(model: str, revision: str | None = None) -> tuple[dict[str, Any]
         raise ModelUnavailableError(f"{model} has no config.json, so it is not a transformers model we can run. "
                                     f"{INSTEAD}.") from err
     resolved = file.parent.name if file.parent.parent.name == "snapshots" else (revision or "main")
-    return json.loads(file.read_text()), model, resolved
+    return _parse_config(file.read_bytes(), f"{model}@{revision or 'main'}"), model, resolved
 
 
 def _known_to_transformers(model_type: str) -> bool:
@@ -84,17 +123,16 @@ def _is_image_text_to_text(model_type: str) -> bool:
 
 
 def choose_adapter(model: str, revision: str | None = None, adapter: str | None = None, *,
-                   allowlist: Mapping[str, Any] | None = None) -> AdapterChoice:
-    """Pick the adapter for ``model`` (``repo``, ``repo@revision`` or a local folder) from its config.
+                   allowlist: Mapping[str, Any] | None = None, allow_local: bool = True) -> AdapterChoice:
+    """Pick the adapter for ``model`` (``repo``, ``repo@revision``, or with ``allow_local`` an
+    explicit path ``./DIR``) from its config.
 
     Raises :class:`RemoteCodeRefused` for code we have not reviewed and
     :class:`ModelUnavailableError` for a model we cannot run, both before any weight download.
     """
     if allowlist is None:
         from rexrank.space.generation.adapters.remote import ALLOWLIST as allowlist
-    if revision is None and "@" in model and not os.path.isdir(model):
-        model, _, revision = model.partition("@")
-    config, repo_id, resolved = read_config(model, revision)
+    config, repo_id, resolved = read_config(model, revision, allow_local=allow_local)
     model_type = str(config.get("model_type", ""))
     architectures = list(config.get("architectures") or [])
     known = _known_to_transformers(model_type)
@@ -126,6 +164,7 @@ def choose_adapter(model: str, revision: str | None = None, adapter: str | None 
                                     f"(trust_remote_code), which we do not run here. {INSTEAD}.")
         return choice(adapter, f"--adapter {adapter} asked for")
     if model_type == "vision-encoder-decoder" or "VisionEncoderDecoderModel" in architectures:
+        _check_encoder_decoder(config, f"{repo_id}@{resolved}")
         return choice("vision-encoder-decoder", "config.json is a transformers VisionEncoderDecoderModel")
     if known and _is_image_text_to_text(model_type):
         note = "; the repo's auto_map (own code) is ignored" if config.get("auto_map") else ""
@@ -142,6 +181,25 @@ def choose_adapter(model: str, revision: str | None = None, adapter: str | None 
         f"{repo_id}@{resolved} is a {model_type!r} model ({', '.join(architectures) or 'no architectures'}), "
         "not an image-to-text report generator we know how to run (vision-encoder-decoder or "
         f"image-text-to-text). {INSTEAD}.")
+
+
+def _check_encoder_decoder(config: dict[str, Any], where: str) -> None:
+    """A VisionEncoderDecoder config names its two sub-models; both must be types transformers knows,
+    or loading would fail after the run had started (refused here, from config.json alone)."""
+    problems = []
+    for part in ("encoder", "decoder"):
+        sub = config.get(part)
+        if not isinstance(sub, dict):
+            problems.append(f"no {part!r} section")
+            continue
+        kind = str(sub.get("model_type", ""))
+        if not kind:
+            problems.append(f"the {part} has no model_type")
+        elif not _known_to_transformers(kind):
+            problems.append(f"the {part}'s model_type {kind!r} is not one transformers knows")
+    if problems:
+        raise ModelUnavailableError(f"{where} is a vision-encoder-decoder model but its config.json has "
+                                    f"{'; '.join(problems)}, so it cannot be loaded. {INSTEAD}.")
 
 
 def load_adapter(choice: AdapterChoice, **options: Any) -> Adapter:

@@ -80,22 +80,28 @@ def choose_images(study: dict[str, Any], data_dir: str | os.PathLike, max_images
         paths = paths[:max_images]
     if not paths:
         raise InputError(f"study {study.get('study_id')!r} lists no image")
-    root = Path(data_dir)
-    files = tuple(root / str(p).lstrip("/") for p in paths)
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        raise InputError(f"study {study.get('study_id')!r}: image not found: {', '.join(missing)} "
-                         f"(is --data-dir the image root of this test set?)")
-    return files
+    from rexrank.paths import resolve_inside
+
+    # MIMIC's leading '/' means "relative to the image root"; anything else must stay inside it.
+    what = f"study {study.get('study_id')!r} image"
+    return tuple(resolve_inside(data_dir, str(p).lstrip("/"), what=what, root_name="the image root (--data-dir)")
+                 for p in paths)
 
 
-def load_images(paths: Sequence[Path]):
-    """PIL images in RGB (radiographs are often greyscale or 16-bit)."""
+def load_images(paths: Sequence[Path], study_id: str | None = None):
+    """PIL images in RGB (radiographs are often greyscale or 16-bit); a file that is not an image
+    is an :class:`InputError` naming the study and the file, never a PIL traceback."""
+    import io
+
     from PIL import Image
+
+    from rexrank.paths import check_image
 
     images = []
     for path in paths:
-        with Image.open(path) as img:
+        what = f"study {study_id!r} image" if study_id is not None else "image"
+        data = check_image(path, what=what, shown_path=Path(path).name)
+        with Image.open(io.BytesIO(data)) as img:
             images.append(img.convert("RGB"))
     return images
 

@@ -64,7 +64,7 @@ class ChatVisionLanguageAdapter(Adapter):
         import torch
 
         texts = [self._text(r) for r in requests]
-        images = [load_images(r.images) for r in requests]
+        images = [load_images(r.images, r.study_id) for r in requests]
         inputs = self.processor(text=texts, images=images, padding=True, return_tensors="pt").to(self.device)
         if "pixel_values" in inputs and inputs["pixel_values"].is_floating_point():
             inputs["pixel_values"] = inputs["pixel_values"].to(self.model.dtype)

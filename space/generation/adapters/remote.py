@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import subprocess
-import venv
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -24,6 +23,7 @@ from rexrank.digests import sha256_bytes
 from rexrank.errors import ModelUnavailableError
 from rexrank.metrics.runtime.oom import names_out_of_memory
 from rexrank.space.generation.adapters.base import Adapter, Request, clean_output
+from rexrank.space.generation.environments import ensure_venv as ensure_environment, venv_root
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -56,32 +56,10 @@ ALLOWLIST: Mapping[str, RemoteCodeModel] = MappingProxyType({
 })
 
 
-def venv_root() -> Path:
-    """Where per-model venvs live: $REXRANK_VENVS, else under the HF home."""
-    if os.environ.get("REXRANK_VENVS"):
-        return Path(os.environ["REXRANK_VENVS"])
-    hf_home = os.environ.get("HF_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
-    return Path(hf_home) / "rexrank" / "venvs"
-
-
 def ensure_venv(entry: RemoteCodeModel, root: Path | None = None) -> Path:
     """The venv's python for ``entry``, creating it and installing its pins on first use."""
     folder = (root or venv_root()) / entry.env_key
-    python = folder / "bin" / "python"
-    marker = folder / "rexrank-requirements.json"
-    if python.exists() and marker.exists() and json.loads(marker.read_text()) == list(entry.requirements):
-        return python
-    logger.info("creating the environment for %s in %s (%s)", entry.repo_id, folder,
-                ", ".join(entry.requirements) or "no packages")
-    venv.EnvBuilder(clear=True, with_pip=bool(entry.requirements)).create(folder)
-    if entry.requirements:
-        result = subprocess.run([str(python), "-m", "pip", "install", "--quiet", *entry.requirements],
-                                capture_output=True, text=True)
-        if result.returncode:
-            raise ModelUnavailableError(f"could not install the environment of {entry.repo_id} "
-                                        f"({' '.join(entry.requirements)}):\n{result.stderr[-2000:]}")
-    marker.write_text(json.dumps(list(entry.requirements)))
-    return python
+    return ensure_environment(folder, entry.requirements, what=entry.repo_id).python
 
 
 class RemoteCodeRunner:
@@ -146,6 +124,11 @@ class RemoteCodeAdapter(Adapter):
 
     def generate_batch(self, requests: Sequence[Request]) -> list[str]:
         assert self.runner is not None, "load() first"
+        from rexrank.paths import check_image
+
+        for r in requests:  # the recipe opens the files itself: they must be images (paths are contained already)
+            for path in r.images:
+                check_image(path, what=f"study {r.study_id!r} image", shown_path=Path(path).name)
         answer = self.runner.call({"op": "generate", "requests": [
             {"study_id": r.study_id, "images": [str(p) for p in r.images], "prompt": r.prompt,
              "context": r.context} for r in requests]})

@@ -40,7 +40,7 @@ class VisionEncoderDecoderAdapter(Adapter):
     def generate_batch(self, requests: Sequence[Request]) -> list[str]:
         import torch
 
-        images = [load_images(r.images)[0] for r in requests]
+        images = [load_images(r.images, r.study_id)[0] for r in requests]
         pixel_values = self.image_processor(images=images, return_tensors="pt").pixel_values
         pixel_values = pixel_values.to(self.device, dtype=self.model.dtype)
         with torch.inference_mode():
