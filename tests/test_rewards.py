@@ -87,16 +87,16 @@ def test_weighted_sum_and_transform(models):
 
 
 def test_models_load_once_and_references_are_annotated_once(models, monkeypatch):
-    from rexrank.metrics.scorers.radgraph.annotate import RadGraphAnnotator
+    from rexrank.metrics.scorers.radgraph.annotate import AnnotationWork
 
     annotated: list[str] = []
-    real = RadGraphAnnotator._annotate
+    real = AnnotationWork.__init__
 
-    def spy(self, texts, progress):
-        annotated.extend(texts)
-        return real(self, texts, progress)
+    def spy(self, annotator, texts):
+        real(self, annotator, texts)
+        annotated.extend(self.new)  # the texts this call annotates (not cached before)
 
-    monkeypatch.setattr(RadGraphAnnotator, "_annotate", spy)
+    monkeypatch.setattr(AnnotationWork, "__init__", spy)
     reward = reward_function("radgraph", reference_column="reference", device="cpu")
     refs = [r for r in REFS[:2] for _ in range(4)]  # 2 prompts x 4 generations
     step1 = [f"{c} Step one {i}." for i, c in enumerate(COMPLETIONS * 2)]

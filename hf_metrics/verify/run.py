@@ -19,7 +19,8 @@ from typing import Any, Mapping, Sequence
 
 from rexrank.errors import InputError, RexrankError
 from rexrank.metrics.registry import METRICS
-from rexrank.metrics.reporting.results_file import as_float, load_results, sanitize
+from rexrank.metrics.reporting.results_file import load_results
+from rexrank.metrics.reporting.values import as_float, to_json
 from rexrank.metrics.verify.bounds import bound_for
 from rexrank.metrics.verify.sample import stratified_sample
 from rexrank.metrics.verify.stage import NotStageable, Stage, stage_metric
@@ -305,7 +306,7 @@ def verify_result(results: str | os.PathLike, *, sample: int = 50, metrics: Sequ
         "passed": all(c.status != FAIL for c in checks.values()),
         "time": started.isoformat(timespec="seconds"),
     }
-    report = sanitize(report)
+    report = to_json(report)
     if write:
         import json
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from rexrank.errors import InputError
 from rexrank.metrics.registry import METRICS
-from rexrank.metrics.reporting.results_file import as_float
+from rexrank.metrics.reporting.values import as_float
 
 ALL, NORMAL, ABNORMAL = "all", "normal", "abnormal"
 WORST, BEST = "worst first", "best first"
