@@ -111,7 +111,8 @@ def _quiet_driver_logs() -> None:
     """Ray's console output through our logging: no Ray Data plans or progress bars (ours are
     tqdm), and the "(raylet) A worker died" lines Ray prints to stdout become debug records."""
     for handler in logging.getLogger("ray.data").handlers:
-        if "File" not in type(handler).__name__:
+        # only Ray's own console handlers: others (the application's, pytest's) may be shared with the root
+        if type(handler).__module__.startswith("ray.") and "File" not in type(handler).__name__:
             handler.setLevel(logging.ERROR)
     try:  # private API (ray 2.60): the GCS error messages, printed to stdout whatever log_to_driver says
         import ray._private.worker as ray_worker
