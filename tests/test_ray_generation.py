@@ -26,7 +26,7 @@ def _run(models, testset, kind, out, **kwargs):
 
 @pytest.mark.parametrize("kind", ["ved", "chat"])
 def test_reports_generated_on_ray_are_identical(tiny_generation_models, generation_testset, tmp_path, ray_address,
-                                                one_thread, kind):
+                                                one_thread, kind, caplog):
     local = _run(tiny_generation_models, generation_testset, kind, tmp_path / "local.json")
     on_ray = _run(tiny_generation_models, generation_testset, kind, tmp_path / "ray.json", engine="ray",
                   ray_address=ray_address)
@@ -37,6 +37,12 @@ def test_reports_generated_on_ray_are_identical(tiny_generation_models, generati
     [stage] = record["engine"]["stages"]
     assert stage["jobs"] == 3 and stage["failed_items"] == 0  # 6 studies in batches of 2, one model per actor
     assert record["adapter"] == json.loads(progress_path(tmp_path / "local.json").read_text())["adapter"]
+    # a run on Ray leaves the application's log handlers as they were: its warnings still arrive
+    import logging
+
+    assert all(h.level == logging.NOTSET for h in logging.getLogger().handlers)
+    logging.getLogger("rexrank.test").warning("after a Ray run")
+    assert "after a Ray run" in caplog.text
 
 
 def test_cli_generate_on_ray_resumes_from_the_progress_file(tiny_generation_models, generation_testset, tmp_path,
