@@ -82,6 +82,7 @@ def build(model_dir, encoder_dir, encoder_name, seed=0, scale=30.0, ner_bias=-3.
 
     config = _config(os.path.abspath(encoder_dir), feature_size, max_span_width, hidden_dims)
     cfg = DotMap(json.loads(json.dumps(config)))
+    torch.manual_seed(seed)  # before the embedder: radgraph's allennlp builds the encoder from its config, randomly
     emb = token_embedders.PretrainedTransformerMismatchedEmbedder(
         model_name=cfg.model.embedder.token_embedders.bert.model_name,
         max_length=cfg.model.embedder.token_embedders.bert.max_length)
@@ -89,7 +90,6 @@ def build(model_dir, encoder_dir, encoder_name, seed=0, scale=30.0, ner_bias=-3.
     model_dict = cfg.model
     for name in ["type", "embedder", "initializer", "module_initializer"]:
         del model_dict[name]
-    torch.manual_seed(seed)
     model = dygie.DyGIE(vocab=vocab, embedder=embedder, **model_dict)
     with torch.no_grad():
         for name, p in model.named_parameters():

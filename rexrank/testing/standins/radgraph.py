@@ -40,18 +40,22 @@ RRG_ID = "StanfordAIMI/RRG_scorers"
 ENCODER_IDS = {"radgraph": PUBMEDBERT_ID, "radgraph-xl": "microsoft/BiomedVLP-CXR-BERT-general",
                "modern-radgraph-xl": "answerdotai/ModernBERT-base"}
 # (scale, bias shift per label) of the final NER (ANAT-DP, OBS-DP, OBS-U, OBS-DA) and relation
-# (modify, located_at, suggestive_of) layers, and the mention pruner's scale, per size: chosen on
-# IU-Xray findings so that about one span in six is an entity, all labels occur, relations are
-# found, and a 600-word report stays cheap for the official code (its postprocessing is
-# quadratic in the number of raw relations).
-SCALING = {"tiny": (30.0, [-1.03, 3.19, -5.48, -2.65], [1.1, 1.4, -0.7], 0.1),
+# (modify, located_at, suggestive_of) layers, and the mention pruner's scale, per size. The builds
+# are deterministic (seeded before any weight is drawn); the tiny shifts are solved on the NER and
+# relation logits of IU-Xray test findings 200-499 for an even share per label, about one entity
+# per word (one span in seven) and few enough relations that a 600-word report stays cheap for
+# the official code (its postprocessing is quadratic in the number of raw relations). Every
+# label then occurs dozens of times on the parity texts, so float noise between CPUs cannot
+# drop one (a label that occurred once or twice did, on another machine).
+SCALING = {"tiny": (30.0, [-3.48, -4.45, -0.14, -1.13], [0.07, -1.66, -10.31], 0.1),
            "real": (30.0, [-1.08, -4.23, 1.88, 1.18], [-1.5, 1.8, -4.5], 0.1)}
-# The same for the XL models' 11 NER labels (in the oracle task's XL_NER_LABELS order).
-XL_SCALING = {  # fitted on IU-Xray findings: every label occurs, about one span in twelve is an entity
-    "radgraph-xl": {"tiny": (30.0, [0.54, -1.22, -3.71, -2.51, -0.74, -3.3, -2.05, -0.96, -1.04, -7.88, -0.02],
-                             [3.46, 4.92, 5.68], 0.1)},
-    "modern-radgraph-xl": {"tiny": (30.0, [0.11, 0.19, -4.93, -2.29, -1.72, -2.31, -2.09, -1.23, -0.3, -8.06, -0.87],
-                                    [-0.42, 4.04, 1.6], 0.1)},
+# The same for the XL models' 11 NER labels (in the oracle task's XL_NER_LABELS order), about one
+# entity in twelve spans.
+XL_SCALING = {
+    "radgraph-xl": {"tiny": (30.0, [-4.5, -4.58, -0.25, -3.74, -5.47, -0.18, -4.59, -7.53, -4.08, -2.78, 0.29],
+                             [-6.66, -2.52, -2.63], 0.1)},
+    "modern-radgraph-xl": {"tiny": (30.0, [-4.43, -1.56, -0.67, -6.4, -2.03, -4.07, -2.56, -2.77, -4.5, 0.45, -7.75],
+                                    [-4.1, -4.13, -7.22], 0.1)},
 }
 
 
