@@ -220,3 +220,39 @@ def test_local_archive_and_extracted_folder_give_the_same_model(tiny_radgraph_mo
     folder = load_annotator(str(Path(tiny_radgraph_models["model_cache_dir"]) / "radgraph"), device="cpu")
     assert archive(REPORTS) == from_hub == folder(REPORTS)
     assert archive.provenance["radgraph"]["source"] == "local"
+
+
+def test_an_archive_is_unpacked_once_and_later_loads_read_the_copy(tiny_radgraph_models, tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    import torch
+
+    from rexrank.metrics.scorers.radgraph import checkpoint as ck
+
+    archive = tmp_path / "radgraph.tar.gz"
+    escape = "vocabulary/../../../escaped.txt"  # a hostile member name: never written outside the copy
+    _rewrite(tiny_radgraph_models["archive"], archive, lambda files: files.update({escape: b"x"}))
+    first = ck.read_checkpoint(archive)
+    unpacked = ck.extracted_dir(archive)
+    assert sorted(p.name for p in unpacked.iterdir()) == ["config.json", "vocabulary", "weights.th"]
+    assert not list(unpacked.parent.glob(".partial-*"))
+    assert not [p for p in unpacked.parents[3].rglob("escaped.txt")]
+
+    def no_unpacking(*args, **kwargs):
+        raise AssertionError("the archive was unpacked again")
+
+    monkeypatch.setattr(ck.tarfile, "open", no_unpacking)
+    second = ck.read_checkpoint(archive)
+    assert (second.config, second.labels, second.source) == (first.config, first.labels, str(archive))
+    assert first.state_dict.keys() == second.state_dict.keys()
+    assert all(torch.equal(first.state_dict[k], second.state_dict[k]) for k in first.state_dict)
+    # a replaced archive (another mtime) is never served from the old copy
+    stat = archive.stat()
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert ck.extracted_dir(archive) != unpacked
+    with pytest.raises(AssertionError, match="unpacked again"):
+        ck.read_checkpoint(archive)
+    monkeypatch.undo()
+    shutil.rmtree(unpacked)  # deleting the copy is always safe: the next load unpacks again
+    assert ck.read_checkpoint(archive).config == first.config
