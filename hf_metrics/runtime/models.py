@@ -173,6 +173,18 @@ def check_state_dict(model: Any, state_dict: dict[str, Any], what: str,
     model.load_state_dict({k: v for k, v in state_dict.items() if k in expected}, strict=True)
 
 
+def skip_weight_init() -> Any:
+    """A context in which modules are built without their random init (transformers 5's
+    ``no_init_weights``; else nothing), for models whose every weight then comes from a
+    checkpoint through :func:`check_state_dict`: the init of a BERT-base costs about a second
+    of CPU in every process that loads it."""
+    try:
+        from transformers.initialization import no_init_weights
+    except ImportError:
+        return contextlib.nullcontext()
+    return no_init_weights()
+
+
 @contextlib.contextmanager
 def quiet_transformers_loading() -> Iterator[None]:
     """Without transformers' per-load "LOAD REPORT" table and weight-loading bars: the strict

@@ -79,9 +79,11 @@ class _CheXbert:
 
             config = self.config
             module = torch.nn.Module()
-            module.bert = BertModel(config, add_pooling_layer=False)
-            module.linear_heads = torch.nn.ModuleList(
-                [torch.nn.Linear(config.hidden_size, 4) for _ in range(13)] + [torch.nn.Linear(config.hidden_size, 2)])
+            with models.skip_weight_init():  # every weight comes from chexbert.pth, checked strictly below
+                module.bert = BertModel(config, add_pooling_layer=False)
+                module.linear_heads = torch.nn.ModuleList(
+                    [torch.nn.Linear(config.hidden_size, 4) for _ in range(13)]
+                    + [torch.nn.Linear(config.hidden_size, 2)])
             state = {k.removeprefix("module."): v for k, v in _read_checkpoint(self.checkpoint).items()}
             # The pooler and a stored position_ids buffer are in the file but not in CheXbert's computation.
             models.check_state_dict(module, state, f"CheXbert checkpoint {self.checkpoint.ref}",

@@ -375,8 +375,9 @@ def _model_of(checkpoint: RadGraphCheckpoint, annotator: RadGraphAnnotator, dtyp
     from rexrank.metrics.scorers.radgraph.model import UNUSED_PREFIXES, RadGraphModel
 
     try:
-        model = RadGraphModel(checkpoint.config, checkpoint.labels,
-                              transformers.AutoModel.from_config(annotator.bert_config), dataset=variant.model_type)
+        with models.skip_weight_init():  # every weight comes from weights.th, checked strictly below
+            encoder = transformers.AutoModel.from_config(annotator.bert_config)
+        model = RadGraphModel(checkpoint.config, checkpoint.labels, encoder, dataset=variant.model_type)
     except (KeyError, TypeError, ValueError) as err:
         raise CheckpointMismatchError(f"{checkpoint.source}: unsupported {variant.model_type} config or vocabulary: "
                                       f"{err}. Is it the {variant.archive} of model_type={variant.model_type!r}?") from err
