@@ -7,8 +7,9 @@ the real 0.5 GB ``weights.th``) and leaves the three things in ``$HF_HOME/rexran
 (``key``: the archive's blob digest in the HF cache, else its path, size and mtime), which every
 later load (every process, every Ray actor on the node) reads instead. Deleting that folder is
 always safe; it costs the archive's unpacked size on disk. A folder (e.g. the package's own
-cache) is read as it is. Label
-vocabularies follow allennlp's ``Vocabulary.from_files``: namespaces matching a pattern of
+cache) is read as it is.
+
+Label vocabularies follow allennlp's ``Vocabulary.from_files``: namespaces matching a pattern of
 ``non_padded_namespaces.txt`` are indexed from 0 in file order, others get padding at 0.
 """
 
