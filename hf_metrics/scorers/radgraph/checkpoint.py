@@ -68,9 +68,9 @@ def _parse(files: dict[str, bytes], source: str, weights: bool = True,
     """The checkpoint of the archive's ``files`` (``weights_file``: weights.th read from disk instead)."""
     import torch
 
-    have_weights = "weights.th" in files or weights_file is not None
-    missing = [n for n in ("config.json", "weights.th")
-               if (n not in files if n == "config.json" else not have_weights) and (weights or n != "weights.th")]
+    missing = [] if "config.json" in files else ["config.json"]
+    if weights and "weights.th" not in files and weights_file is None:
+        missing.append("weights.th")
     vocab = {n.split("/", 1)[1]: d for n, d in files.items() if n.startswith("vocabulary/")}
     if missing or not vocab:
         raise CheckpointMismatchError(
