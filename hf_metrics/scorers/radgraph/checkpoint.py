@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from rexrank.errors import CheckpointMismatchError, ModelUnavailableError
+from rexrank.files import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -140,8 +141,7 @@ def _extract(files: dict[str, bytes], target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=target.parent))
         for name, data in files.items():
-            (staging / name).parent.mkdir(parents=True, exist_ok=True)
-            (staging / name).write_bytes(data)
+            atomic_write_bytes(staging / name, data)  # flushed to disk before the folder is renamed into place
         try:
             staging.rename(target)
         except OSError:  # another process got there first
